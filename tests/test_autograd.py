@@ -1,0 +1,157 @@
+"""Every Value operation against central finite differences, in float64."""
+import math
+import random
+
+import pytest
+
+H = 1e-6
+
+
+def numeric_grad(f, leaf):
+    """(f(x + h) - f(x - h)) / 2h for one leaf; f rebuilds its graph from the leaves each call."""
+    old = leaf.data
+    leaf.data = old + H
+    up = f().data
+    leaf.data = old - H
+    down = f().data
+    leaf.data = old
+    return (up - down) / (2 * H)
+
+
+def check(mg, f, leaves):
+    for leaf in leaves:
+        leaf.grad = 0.0
+    out = f()
+    out.backward()
+    for leaf in leaves:
+        expected = numeric_grad(f, leaf)
+        assert leaf.grad == pytest.approx(expected, rel=1e-6, abs=1e-8), (leaf.data, leaf.grad, expected)
+
+
+UNARY = {
+    'neg': lambda a: -a,
+    'log': lambda a: a.log(),
+    'exp': lambda a: a.exp(),
+    'relu': lambda a: a.relu(),
+    'pow3': lambda a: a ** 3,
+    'pow_half': lambda a: a ** 0.5,
+    'pow_neg': lambda a: a ** -1.5,
+    'radd': lambda a: 2.5 + a,
+    'rsub': lambda a: 2.5 - a,
+    'rmul': lambda a: 2.5 * a,
+    'rdiv': lambda a: 2.5 / a,
+    'add_const': lambda a: a + 1.5,
+    'sub_const': lambda a: a - 1.5,
+    'mul_const': lambda a: a * -0.7,
+    'div_const': lambda a: a / 3.0,
+}
+BINARY = {
+    'add': lambda a, b: a + b,
+    'sub': lambda a, b: a - b,
+    'mul': lambda a, b: a * b,
+    'div': lambda a, b: a / b,
+}
+
+
+@pytest.mark.parametrize('name', sorted(UNARY))
+def test_unary_ops(mg, name):
+    rng = random.Random(name)
+    for _ in range(5):
+        # positive inputs keep log, fractional powers and division defined; relu is checked on both sides below
+        a = mg.Value(rng.uniform(0.2, 3.0))
+        check(mg, lambda: UNARY[name](a), [a])
+
+
+def test_relu_negative_side(mg):
+    a = mg.Value(-0.8)
+    check(mg, lambda: a.relu() * 3.0 + a, [a])
+    assert a.grad == pytest.approx(1.0)          # relu blocks its path, only the direct "+ a" path remains
+
+
+@pytest.mark.parametrize('name', sorted(BINARY))
+def test_binary_ops(mg, name):
+    rng = random.Random(name)
+    for _ in range(5):
+        a, b = mg.Value(rng.uniform(-3, 3)), mg.Value(rng.uniform(0.3, 3.0))
+        check(mg, lambda: BINARY[name](a, b), [a, b])
+
+
+def test_node_used_twice_accumulates(mg):
+    a = mg.Value(1.7)
+    check(mg, lambda: a * a + a, [a])          # d/da (a² + a) = 2a + 1
+    assert a.grad == pytest.approx(2 * 1.7 + 1, rel=1e-12)
+
+
+def test_composite_expression(mg):
+    rng = random.Random(7)
+    a, b, c = (mg.Value(rng.uniform(0.5, 2.0)) for _ in range(3))
+
+    def f():
+        d = a * b + c.exp() / (a + 2.0)
+        e = (d.relu() + 1.0).log() * b - c ** 2
+        return e * d + (a - b) / c
+    check(mg, f, [a, b, c])
+
+
+def test_worked_example_from_tutorial(mg):
+    # L = ln(relu(a·b + c)) with a = 2, b = -3, c = 10: a·b + c = 4, L = ln 4
+    a, b, c = mg.Value(2.0), mg.Value(-3.0), mg.Value(10.0)
+    loss = (a * b + c).relu().log()
+    loss.backward()
+    assert loss.data == pytest.approx(math.log(4))
+    assert (a.grad, b.grad, c.grad) == pytest.approx((-3 / 4, 2 / 4, 1 / 4))
+
+
+def test_fused_dot_sum_cross_entropy(mg):
+    rng = random.Random(3)
+    a = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
+    b = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
+    check(mg, lambda: mg.Value.dot(a, b), a + b)
+    check(mg, lambda: mg.Value.dot(a, a), a)                       # the same list twice, as in rmsnorm
+    check(mg, lambda: mg.Value.sum(a) * mg.Value.sum(b), a + b)
+    for target in (0, 3, 5):
+        check(mg, lambda: mg.Value.cross_entropy(a, target), a)
+
+
+def test_fused_ops_equal_atomic_ops(mg):
+    rng = random.Random(5)
+    a = [mg.Value(rng.gauss(0, 2)) for _ in range(9)]
+    b = [mg.Value(rng.gauss(0, 2)) for _ in range(9)]
+    results = {}
+    for fused in (True, False):
+        mg.fused_ops = fused
+        for v in a + b:
+            v.grad = 0.0
+        out = mg.dot(a, b) * mg.add_all(b) + mg.cross_entropy(a, 4)
+        out.backward()
+        results[fused] = [out.data] + [v.grad for v in a + b]
+    assert results[True] == pytest.approx(results[False], rel=1e-12, abs=1e-12)
+
+
+def test_cross_entropy_gradient_is_p_minus_onehot(mg):
+    logits = [mg.Value(z) for z in (1.0, 2.0, 0.5)]
+    loss = mg.Value.cross_entropy(logits, 1)
+    loss.backward()
+    total = sum(math.exp(z) for z in (1.0, 2.0, 0.5))
+    p = [math.exp(z) / total for z in (1.0, 2.0, 0.5)]
+    assert loss.data == pytest.approx(-math.log(p[1]))
+    assert [v.grad for v in logits] == pytest.approx([p[0], p[1] - 1, p[2]])
+
+
+def test_backward_on_a_100000_node_chain(mg):
+    x = mg.Value(0.5)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.00001
+    y.backward()
+    assert x.grad == pytest.approx(1.00001 ** 100_000, rel=1e-9)
+
+
+def test_backward_on_a_deep_chain_of_two_input_nodes(mg):
+    # each link has two non-leaf paths, so the topological order really matters
+    x = mg.Value(0.3)
+    y = x
+    for _ in range(50_000):
+        y = (y + y) * 0.5
+    y.backward()
+    assert x.grad == pytest.approx(1.0, rel=1e-9)

@@ -1,0 +1,93 @@
+"""The whole model: loss gradients against finite differences, fused against atomic, deep and long settings."""
+import random
+
+import pytest
+
+from test_autograd import numeric_grad
+
+DOCS = ['abcab', 'ba', 'cabbac', 'a', 'ccbab']
+
+
+def tiny_model(mg, fused):
+    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 2, 8, 2, 8
+    mg.fused_ops = fused
+    random.seed(11)
+    tok = mg.Tokenizer(DOCS)
+    assert tok.vocab_size == 4                      # a, b, c and BOS
+    state = mg.init_params(tok.vocab_size)
+    # larger weights than the default 0.08 so that every path carries a clearly non-zero gradient
+    for p in mg.flatten(state):
+        p.data *= 5
+    return tok, state
+
+
+def doc_loss(mg, state, tok, doc):
+    losses = mg.doc_losses(state, tok.encode(doc))
+    return (1 / len(losses)) * mg.add_all(losses)
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_model_gradients_match_finite_differences(mg, fused):
+    tok, state = tiny_model(mg, fused)
+    doc = 'cabbac'
+    loss = doc_loss(mg, state, tok, doc)
+    loss.backward()
+    rng = random.Random(2)
+    checked = 0
+    for name, mat in state.items():
+        # wpe rows past the document's length are never used: their gradient must be exactly 0
+        rows = range(len(doc) + 1) if name == 'wpe' else range(len(mat))
+        # the atomic graph is ~10x slower to build; it is also tied to the fused one by the next test
+        for _ in range(3 if fused else 1):
+            p = mat[rng.choice(list(rows))][rng.randrange(len(mat[0]))]
+            expected = numeric_grad(lambda: doc_loss(mg, state, tok, doc), p)
+            assert p.grad == pytest.approx(expected, rel=1e-5, abs=1e-8), name
+            checked += 1
+    assert checked >= (30 if fused else 15) and len(state) == 3 + 6 * mg.n_layer
+    unused = state['wpe'][len(doc) + 1]
+    assert all(p.grad == 0 for p in unused)
+
+
+def test_fused_and_atomic_graphs_give_the_same_loss_and_gradients(mg):
+    results = {}
+    for fused in (True, False):
+        tok, state = tiny_model(mg, fused)
+        loss = doc_loss(mg, state, tok, 'abcab')
+        loss.backward()
+        results[fused] = [loss.data] + [p.grad for p in mg.flatten(state)]
+    assert len(results[True]) == len(results[False])
+    for a, b in zip(results[True], results[False]):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+
+
+def count_graph(loss):
+    nodes, edges, seen, stack = 0, 0, set(), [loss]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes += 1
+        edges += len(node._children)
+        stack.extend(node._children)
+    return nodes, edges
+
+
+def test_fused_graph_is_much_smaller(mg):
+    sizes = {}
+    for fused in (True, False):
+        tok, state = tiny_model(mg, fused)
+        sizes[fused] = count_graph(doc_loss(mg, state, tok, 'abcab'))
+    assert sizes[True][0] * 4 < sizes[False][0]
+
+
+def test_eight_layers_and_a_64_token_context_on_60_character_lines(mg):
+    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 8, 8, 2, 64
+    random.seed(1)
+    docs = [''.join(random.choice('abcdefgh') for _ in range(60)) for _ in range(3)]
+    tok = mg.Tokenizer(docs)
+    state = mg.init_params(tok.vocab_size)
+    params = mg.flatten(state)
+    mg.num_steps = 2
+    losses = mg.train(state, params, docs, tok, on_step=lambda step, loss: None)
+    assert len(losses) == 2 and all(0 < x < 10 for x in losses)
