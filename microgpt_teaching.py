@@ -28,10 +28,10 @@ import time
 # 每个设置都是一行普通的赋值，想做实验就直接改这里；也可以在命令行用 --名字=值 临时替换，
 # 值会按默认值的类型（整数、小数、字符串、True/False）来解析。
 seed = 42                 # 随机种子：同一个种子 → 同样的打乱顺序、初始参数和采样结果
-input_path = 'input.txt'  # 数据文件，每行一个名字；写在这里的相对路径从本脚本所在的文件夹算起
+input_path = 'input.txt'  # 数据文件，每行一个名字；相对路径写在本文件里从脚本所在文件夹算起，写在命令行里从当前文件夹算起
 n_layer = 1               # Transformer 块的层数
 n_embd = 16               # 每个 token 向量的长度，即嵌入维度 (embedding dimension)
-block_size = 16           # 上下文长度：模型一次最多看多少个 token（也是名字长度的上限）
+block_size = 16           # 上下文长度：模型一次最多看多少个 token（也是生成名字的长度上限）
 n_head = 4                # 注意力头的个数；n_embd 必须能被它整除
 learning_rate = 0.01      # Adam 的初始学习率，训练中线性降到 0
 beta1 = 0.85              # Adam 一阶矩（梯度的滑动平均）的衰减系数，取值 [0, 1)
@@ -40,7 +40,7 @@ eps_adam = 1e-8           # Adam 分母里的小常数，防止除以 0
 num_steps = 1000          # 训练步数；每一步学一个名字
 temperature = 0.5         # 采样温度：越小越保守（常见名字），越大越大胆（怪名字）
 num_samples = 20          # 训练结束后编多少个名字
-val_size = 200            # 留出验证集的名字个数（数据不到 2000 行时改为十分之一）
+val_size = 200            # 留出验证集的名字个数（最多占全部数据的十分之一），它们从不参与训练
 init_std = 0.08           # 参数初始值的高斯分布标准差
 fused_ops = True          # True：用融合节点（快）；False：只用最基本的运算建图（慢，结果相同）
 log_every = 0             # 每隔几步打印一行训练进度；0 表示自动（终端里原地刷新，否则约每 5% 一行）
@@ -218,13 +218,14 @@ class Tokenizer:
 # 从损失 L 一路往回，把梯度 grad = ∂L/∂(这个节点) 送到每个参数。
 
 class Value:
-    __slots__ = ('data', 'grad', '_children', '_local_grads')  # 不用 __dict__：省内存，也更快
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark')  # 不用 __dict__：省内存，也更快
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data                  # 前向计算得到的数
         self.grad = 0.0                   # ∂L/∂(本节点)，反向传播时累加
         self._children = children         # 直接算出本节点的那些节点
         self._local_grads = local_grads   # 与 _children 一一对应：∂(本节点)/∂(孩子)
+        self._mark = None                 # 反向传播排序时的“已访问”记号
 
     # ---- 基本运算：每个只写“前向的值”和“局部导数” ----
     # 另一个操作数若是普通数字（常数），它不需要梯度，也就不必成为图里的节点：结果只有一个孩子。
@@ -292,22 +293,25 @@ class Value:
     # ---- 反向传播 ----
     def backward(self):
         # 第一步：拓扑排序 (topological order)，保证处理一个节点之前，所有用到它的节点都已处理完，
-        # 这样它的 grad 已经累加齐了。用一个显式的栈做深度优先搜索，而不用递归：
-        # 计算图可以有几十万层深，递归会撞上 Python 的递归深度上限。
+        # 这样它的 grad 已经累加齐了。做法是深度优先搜索 (DFS)，孩子全部排好之后再排自己（后序）。
+        # 用一个显式的栈代替递归：计算图可以有几十万层深，递归会撞上 Python 的递归深度上限。
+        # 栈里放两种东西：一个节点表示“去展开它”；None 后面跟着的节点表示“它的孩子都排好了”。
+        # 访问过的节点贴上本次排序独有的记号 mark（比把节点放进集合里再查更快）。
         topo = []
-        visited = set()
-        stack = [(self, False)]
+        mark = object()
+        stack = [self]
         while stack:
-            node, children_done = stack.pop()
-            if children_done:
-                topo.append(node)          # 孩子都已排好，轮到它自己（后序 post-order）
-            elif node not in visited:
-                visited.add(node)
-                stack.append((node, True))
+            node = stack.pop()
+            if node is None:
+                topo.append(stack.pop())   # 孩子都已排好，轮到它自己
+            elif node._mark is not mark:
+                node._mark = mark
+                stack.append(node)
+                stack.append(None)         # 弹出 None 时，它下面的 node 的孩子已经全部处理完
                 for child in node._children:
-                    # 叶子（参数、常数）没有孩子，不需要排序：梯度会直接累加到它们身上
-                    if child._children and child not in visited:
-                        stack.append((child, False))
+                    # 叶子（参数）没有孩子，不需要排序：梯度会直接累加到它们身上
+                    if child._children and child._mark is not mark:
+                        stack.append(child)
         # 第二步：从损失开始（∂L/∂L = 1），逆拓扑序应用链式法则。
         # 用 += 而不是 =：一个节点被用了几次，就会从几条路径收到梯度，全部相加才是总梯度。
         self.grad = 1.0
@@ -462,11 +466,30 @@ def doc_losses(state, tokens):
 
 def evaluate(state, docs, tokenizer):
     """留出集上的平均每 token 损失：所有位置的损失之和 / 位置总数。不消耗随机数，不改参数。"""
+    # 省时的小技巧：位置 p 的 logits 只取决于第 0..p 个 token（因果注意力看不到后面）。
+    # 按字母序处理名字，相邻名字常有相同的开头（mara、maria、mark……）：相同开头那几个位置的
+    # logits 和 KV 缓存与上一个名字完全一样，直接沿用，只从第一个不同的位置往后算。
     total, count = 0.0, 0
-    for doc in docs:
-        losses = doc_losses(state, tokenizer.encode(doc))
-        total += sum(loss.data for loss in losses)
-        count += len(losses)
+    keys = [[] for _ in range(n_layer)]
+    values = [[] for _ in range(n_layer)]
+    logits_at = []                                # logits_at[p]：上一个名字在位置 p 的 logits
+    prev = []
+    for doc in sorted(docs):
+        tokens = tokenizer.encode(doc)
+        n = min(block_size, len(tokens) - 1)
+        same = 0                                  # 与上一个名字相同的输入位置数
+        while same < min(n, len(logits_at)) and tokens[same] == prev[same]:
+            same += 1
+        del logits_at[same:]
+        for li in range(n_layer):
+            del keys[li][same:]
+            del values[li][same:]
+        for pos in range(same, n):
+            logits_at.append(gpt(state, tokens[pos], pos, keys, values))
+        for pos in range(n):
+            total += cross_entropy(logits_at[pos], tokens[pos + 1]).data
+        count += n
+        prev = tokens
     return total / count
 
 

@@ -1,0 +1,97 @@
+"""The README and the tutorial stay true to the script: settings table, code excerpts, links."""
+import ast
+import os
+import re
+
+import pytest
+
+from conftest import ROOT
+
+README = os.path.join(ROOT, 'README.md')
+TUTORIAL = os.path.join(ROOT, 'microgpt_tutorial.md')
+SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
+EXCERPT = '# 摘自 microgpt_teaching.py'
+NOT_EXCERPT = '# 演示代码，不在脚本里'
+
+
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
+def code_blocks(text, language):
+    return re.findall(r'^```' + language + r'\n(.*?)^```', text, flags=re.M | re.S)
+
+
+def normalised(text):
+    return ' '.join(text.split())
+
+
+def test_readme_settings_table_matches_the_script(mg):
+    rows = re.findall(r'^\| `(\w+)` \| `([^`]*)` \|', read(README), flags=re.M)
+    table = {name: ast.literal_eval(default) for name, default in rows}
+    assert table == mg.SETTINGS
+    assert [name for name, _ in rows] == list(mg.SETTINGS)          # same order as in the script
+    for name, default in rows:
+        assert type(ast.literal_eval(default)) is type(mg.SETTINGS[name])
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
+    text = read(README)
+    blocks = code_blocks(text, 'bash')
+    assert blocks[0].strip() == 'python microgpt_teaching.py'
+    test_command = blocks[1].strip()
+    assert test_command == 'python -m pip install pytest && python -m pytest'
+    assert test_command in read(os.path.join(ROOT, '.ci', 'run'))
+
+
+def test_every_python_block_in_the_tutorial_is_marked_and_excerpts_are_in_the_script():
+    blocks = code_blocks(read(TUTORIAL), 'python')
+    assert len(blocks) >= 20
+    script = normalised(read(SCRIPT))
+    excerpts = 0
+    for block in blocks:
+        first, _, body = block.partition('\n')
+        assert first in (EXCERPT, NOT_EXCERPT), block[:80]
+        if first == EXCERPT:
+            excerpts += 1
+            assert normalised(body) in script, body[:200]
+    assert excerpts >= 15
+
+
+def test_demo_blocks_in_the_tutorial_run(mg, capsys):
+    """Blocks that are not excerpts are small demonstrations: each one must run as printed."""
+    for block in code_blocks(read(TUTORIAL), 'python'):
+        first, _, body = block.partition('\n')
+        if first == NOT_EXCERPT:
+            exec(compile(body, 'tutorial-demo', 'exec'), {'__name__': 'tutorial_demo'})
+
+
+def github_anchor(heading):
+    anchor = heading.strip().lower()
+    anchor = re.sub(r'[^\w\- ]', '', anchor)
+    return anchor.replace(' ', '-')
+
+
+def anchors_of(path):
+    found, seen = set(), {}
+    text = re.sub(r'^```.*?^```', '', read(path), flags=re.M | re.S)   # headings inside code do not count
+    for heading in re.findall(r'^#{1,6} (.+)$', text, flags=re.M):
+        anchor = github_anchor(heading)
+        found.add(anchor if anchor not in seen else f'{anchor}-{seen[anchor]}')
+        seen[anchor] = seen.get(anchor, 0) + 1
+    return found
+
+
+@pytest.mark.parametrize('doc', [README, TUTORIAL])
+def test_local_links_and_anchors_exist(doc):
+    text = re.sub(r'^```.*?^```', '', read(doc), flags=re.M | re.S)
+    links = re.findall(r'\]\(([^)\s]+)\)', text)
+    local = [link for link in links if not re.match(r'[a-z]+:', link)]
+    assert local, 'expected some local links'
+    for link in local:
+        path, _, anchor = link.partition('#')
+        target = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+        assert os.path.exists(target), link
+        if anchor:
+            assert anchor in anchors_of(target), link
