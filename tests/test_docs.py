@@ -27,6 +27,10 @@ def normalised(text):
     return ' '.join(text.split())
 
 
+def test_script_uses_python_3_8_grammar():
+    ast.parse(read(SCRIPT), feature_version=(3, 8))
+
+
 def test_readme_settings_table_matches_the_script(mg):
     rows = re.findall(r'^\| `(\w+)` \| `([^`]*)` \|', read(README), flags=re.M)
     table = {name: ast.literal_eval(default) for name, default in rows}
@@ -59,12 +63,28 @@ def test_every_python_block_in_the_tutorial_is_marked_and_excerpts_are_in_the_sc
     assert excerpts >= 15
 
 
-def test_demo_blocks_in_the_tutorial_run(mg, capsys):
-    """Blocks that are not excerpts are small demonstrations: each one must run as printed."""
+def test_demo_blocks_in_the_tutorial_run_and_print_what_they_show(mg, capsys):
+    """Blocks that are not excerpts are small demonstrations: each one must run as printed, and where it
+    shows its output (comment lines after '# 输出：'), it must print exactly that."""
+    shown = 0
     for block in code_blocks(read(TUTORIAL), 'python'):
         first, _, body = block.partition('\n')
-        if first == NOT_EXCERPT:
-            exec(compile(body, 'tutorial-demo', 'exec'), {'__name__': 'tutorial_demo'})
+        if first != NOT_EXCERPT:
+            continue
+        capsys.readouterr()
+        exec(compile(body, 'tutorial-demo', 'exec'), {'__name__': 'tutorial_demo'})
+        printed = capsys.readouterr().out.splitlines()
+        code, marker, expected = body.partition('# 输出：\n')
+        if marker:
+            shown += 1
+            assert printed == [line[2:] for line in expected.splitlines()], code[:80]
+    assert shown >= 5
+
+
+def test_tutorial_chapters_mirror_the_script_sections():
+    sections = re.findall(r'^# (\d\. .+)$', read(SCRIPT), flags=re.M)
+    chapters = re.findall(r'^## (\d\. .+)$', read(TUTORIAL), flags=re.M)
+    assert len(sections) == 9 and chapters == sections
 
 
 def github_anchor(heading):

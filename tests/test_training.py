@@ -135,6 +135,21 @@ def test_same_seed_same_output(mg):
     assert small_run(mg, 4) != first
 
 
+def test_shared_prefix_evaluation_equals_one_by_one(mg):
+    """evaluate() reuses the positions that consecutive sorted names share; the result must not change."""
+    mg.n_embd, mg.n_head, mg.n_layer, mg.block_size = 8, 2, 2, 8
+    random.seed(5)
+    docs = ['mara', 'maria', 'mark', 'mar', 'mar', 'b', 'abcdefghijkl', 'abcdefghijkm', 'zoe', 'maria']
+    tok = mg.Tokenizer(docs)
+    state = mg.init_params(tok.vocab_size)
+    total = count = 0
+    for doc in docs:
+        losses = mg.doc_losses(state, tok.encode(doc))
+        total += sum(loss.data for loss in losses)
+        count += len(losses)
+    assert mg.evaluate(state, docs, tok) == pytest.approx(total / count, rel=1e-12)
+
+
 def test_evaluation_consumes_no_random_numbers(mg):
     train_docs, val_docs, tok, state = setup_default_run(mg)
     before = random.getstate()
