@@ -33,14 +33,14 @@ n_layer = 1               # Transformer 块的层数
 n_embd = 16               # 每个 token 向量的长度，即嵌入维度 (embedding dimension)
 block_size = 16           # 上下文长度：模型一次最多看多少个 token（也是生成名字的长度上限）
 n_head = 4                # 注意力头的个数；n_embd 必须能被它整除
-learning_rate = 0.01      # Adam 的初始学习率，训练中线性减小，最后一步接近 0
+learning_rate = 0.01      # Adam 的初始学习率，之后每步线性减小（最后一步只剩它的 1/num_steps）
 beta1 = 0.85              # Adam 一阶矩（梯度的滑动平均）的衰减系数，取值 [0, 1)
 beta2 = 0.99              # Adam 二阶矩（梯度平方的滑动平均）的衰减系数，取值 [0, 1)
 eps_adam = 1e-8           # Adam 分母里的小常数，防止除以 0
 num_steps = 1000          # 训练步数；每一步学一个名字
-temperature = 0.5         # 采样温度：越小越保守（常见名字），越大越大胆（怪名字）
+temperature = 0.5         # 采样温度（至少 0.001）：越小越保守（常见名字），越大越大胆（怪名字）
 num_samples = 20          # 训练结束后编多少个名字
-val_size = 200            # 留出验证集的名字个数（最多占全部数据的十分之一），它们从不参与训练
+val_size = 200            # 留出验证集的行数（最多占全部数据的十分之一），这些行不参与训练
 init_std = 0.08           # 参数初始值的高斯（正态）分布标准差
 fused_ops = True          # True：用融合节点（快）；False：只用最基本的运算建图（慢，结果相同）
 log_every = 0             # 每隔几步打印一行训练进度；0 表示自动（终端里原地刷新，否则约每 5% 一行）
@@ -121,6 +121,8 @@ def validate_settings():
     for name in ('learning_rate', 'temperature', 'eps_adam', 'init_std'):
         if not globals()[name] > 0:
             fail(name, '它必须大于 0')
+    if temperature < 0.001:
+        fail('temperature', '它至少是 0.001（更小的温度会让 logits / temperature 溢出）')
     for name in ('beta1', 'beta2'):
         if not 0 <= globals()[name] < 1:
             fail(name, '它必须在 [0, 1) 之间，即 0 ≤ 值 < 1')
@@ -321,7 +323,8 @@ class Value:
         # 用 += 而不是 =：一个节点被用了几次，就会从几条路径收到梯度，全部相加才是总梯度。
         self.grad = 1.0
         for node in reversed(topo):
-            node._visited = False          # 擦掉标记：同一张图以后还可以再反向传播
+            node._visited = False          # 擦掉标记，留给下一次排序（注意：中间节点的 grad 不清零，所以
+            #                                同一张图不要反向传播两次；训练每步都建新图，不受影响）
             g = node.grad
             if g == 0:
                 continue                   # 例如 ReLU 关掉的分支：乘以 0 什么也不加，直接跳过
@@ -352,7 +355,10 @@ def cross_entropy(logits, target):
     """-ln p_target，其中 p = softmax(logits)"""
     if fused_ops:
         return Value.cross_entropy(logits, target)
-    return -softmax(logits)[target].log()
+    # 基本运算版也用 ln Σ e^(z_j - max) - (z_target - max) 这种写法：括号里的和至少是 1，
+    # 取对数永远有定义；若先算 softmax 再取 -ln p，p 下溢成 0 时 ln 0 会出错
+    max_val = max(z.data for z in logits)
+    return add_all([(z - max_val).exp() for z in logits]).log() - (logits[target] - max_val)
 
 
 # =============================================================================
@@ -528,7 +534,8 @@ class Adam:
 
 
 class CtrlC:
-    """第一次 Ctrl-C：做完当前这一步就停止训练，接着照常评估和采样；再按一次：立即安静地退出。"""
+    """训练中第一次按 Ctrl-C：做完当前这一步就停止训练，接着照常评估和采样。
+    不在训练时按下，或者按第二次：立即安静地退出（退出码 130）。"""
 
     def __init__(self):
         self.stop_requested = False
@@ -589,6 +596,9 @@ def train(state, params, train_docs, tokenizer, ctrl_c=None, on_step=None):
         tokens = tokenizer.encode(train_docs[step % len(train_docs)])
         losses = doc_losses(state, tokens)
         loss = (1 / len(losses)) * add_all(losses)  # 这个名字各位置的平均损失
+        if not math.isfinite(loss.data):
+            raise UserError(f'第 {step + 1} 步的 loss 变成了 {loss.data}：训练发散了。'
+                            f'请调小 learning_rate（现在是 {learning_rate}）或 init_std（现在是 {init_std}）再试。', 1)
         loss.backward()                             # 算出每个参数的 grad = ∂loss/∂参数
         lr = learning_rate * (1 - step / num_steps)  # 学习率从 learning_rate 线性减小，最后一步接近 0
         optimizer.step(lr)
@@ -629,10 +639,10 @@ def sample_name(state, tokenizer):
 # =============================================================================
 # 8. 主程序 (main)
 # =============================================================================
-# 把上面各节按顺序串起来：读设置 → 读数据 → 分词 → 初始化参数 → 训练 → 评估 → 采样。
+# 把上面各节按顺序串起来：读设置 → 读数据 → 分词 → 初始化参数 → 评估（训练前）→ 训练 → 评估（训练后）→ 采样。
 
 def run(argv):
-    if argv and argv[0] in ('-h', '--help'):
+    if '-h' in argv or '--help' in argv:
         print(settings_help())
         return 0
     apply_overrides(argv)
@@ -661,25 +671,25 @@ def run(argv):
           + ('  （* 为命令行改过的）' if changed else ''))
     n_cut = sum(1 for doc in docs if len(doc) + 1 > block_size)
     if n_cut:
-        print(f'注意：有 {n_cut} 行超过上下文长度 block_size={block_size}，这些行只训练前 {block_size} 个位置'
-              f'（名字的最后几个字符和结尾的 BOS 学不到）。')
+        print(f'注意：有 {n_cut} 行的“字符数 + 结尾的 BOS”超过上下文长度 block_size={block_size}，'
+              f'这些行只训练前 {block_size} 个位置（超出的字符和结尾的 BOS 学不到）。')
 
     loss_before = evaluate(state, val_docs, tokenizer) if val_docs else None
 
     ctrl_c = CtrlC()
     signal.signal(signal.SIGINT, ctrl_c)
     print(f'开始训练 {num_steps} 步（按 Ctrl-C 可提前停止）……', flush=True)
-    train_start = time.time()
+    train_start = time.perf_counter()
     ctrl_c.training = True
     step_losses = train(state, params, train_docs, tokenizer, ctrl_c)
     ctrl_c.training = False
-    train_time = time.time() - train_start
+    train_time = max(time.perf_counter() - train_start, 1e-9)     # 极短的训练在某些系统上可能计时为 0
     print(f'训练用时 {train_time:.1f} 秒（{len(step_losses) / train_time:.1f} 步/秒），最后一步的 loss {step_losses[-1]:.4f}')
 
     print()
     if val_docs:
         loss_after = evaluate(state, val_docs, tokenizer)
-        print(f'留出验证集（{len(val_docs)} 个没训练过的名字）上的平均损失（每个 token 位置）：')
+        print(f'留出验证集（{len(val_docs)} 行，不参与训练）上的平均损失（每个 token 位置）：')
         print(f'  训练前（随机参数）      {loss_before:.4f}')
         print(f'  训练后                  {loss_after:.4f}')
         print(f'  对照：均匀猜测 ln({tokenizer.vocab_size})  {math.log(tokenizer.vocab_size):.4f}')
@@ -717,6 +727,9 @@ def main(argv=None):
     except KeyboardInterrupt:                         # 训练开始之前按下的 Ctrl-C
         print('\n已退出。')
         return 130
+    except BrokenPipeError:                           # 输出接到了提前关闭的管道，例如 | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # 退出时不再报错
+        return 1
 
 
 if __name__ == '__main__':

@@ -69,7 +69,8 @@ def measure(fused, steps):
         nodes, edges = nodes + n, edges + e
     try:
         import resource
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports KiB
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_mib = peak / 2 ** 20 if sys.platform == 'darwin' else peak / 1024   # macOS: bytes; Linux: KiB
     except ImportError:
         peak_mib = None
     print(json.dumps({'steps': len(losses), 'seconds': seconds, 'nodes': nodes / steps, 'edges': edges / steps,

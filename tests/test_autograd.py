@@ -147,11 +147,12 @@ def test_backward_on_a_100000_node_chain(mg):
     assert x.grad == pytest.approx(1.00001 ** 100_000, rel=1e-9)
 
 
-def test_backward_on_a_deep_chain_of_two_input_nodes(mg):
-    # each link has two non-leaf paths, so the topological order really matters
+def test_backward_on_a_deep_chain_with_paths_of_different_depth(mg):
+    # each link reaches y by a short path (y * 0.5) and a longer one ((y * 0.25) * 2.0): a node must not be
+    # processed before both of its users, or the gradient that arrives later is lost
     x = mg.Value(0.3)
     y = x
-    for _ in range(50_000):
-        y = (y + y) * 0.5
+    for _ in range(30_000):
+        y = y * 0.5 + (y * 0.25) * 2.0
     y.backward()
     assert x.grad == pytest.approx(1.0, rel=1e-9)

@@ -54,9 +54,16 @@ def test_twenty_steps_on_the_shipped_data():
     (['--beta2=-0.2'], ['beta2', '[0, 1)']),
     (['--block_size=1'], ['block_size', '至少是 2']),
     (['--num_samples=-1'], ['num_samples', '负数']),
+    (['--val_size=-3'], ['val_size', '负数']),
+    (['--log_every=-1'], ['log_every', '负数']),
+    (['--eps_adam=0'], ['eps_adam', '大于 0']),
+    (['--init_std=-0.1'], ['init_std', '大于 0']),
+    (['--temperature=0.0001'], ['temperature', '0.001']),
 ])
 def test_bad_settings_exit_2_with_one_clear_sentence(args, words):
-    assert_clean_failure(run_script(*args), 2, *words)
+    result = run_script(*args)
+    assert_clean_failure(result, 2, *words)
+    assert result.stdout == '' and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_help_lists_every_setting_with_its_default(mg):
@@ -66,6 +73,29 @@ def test_help_lists_every_setting_with_its_default(mg):
         line = next(l for l in result.stdout.splitlines() if l.strip().startswith(f'--{name}='))
         assert line.split()[0] == f'--{name}={value}'
         assert len(line.split()) >= 2                  # a meaning follows the default
+
+
+def test_help_anywhere_on_the_line():
+    result = run_script('--num_steps=5', '--help')
+    assert result.returncode == 0 and '--num_steps=1000' in result.stdout
+
+
+def test_diverging_training_stops_with_a_clear_message(tmp_path):
+    path = write_lines(tmp_path / 'n.txt', '\n'.join(NAMES) + '\n')
+    result = run_script(f'--input_path={path}', '--learning_rate=1e300', '--num_steps=50', *SMALL)
+    assert_clean_failure(result, 1, '发散', 'learning_rate')
+
+
+def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
+    path = write_lines(tmp_path / 'n.txt', '\n'.join(NAMES) + '\n')
+    env = dict(os.environ, PYTHONIOENCODING='utf-8')
+    proc = subprocess.Popen([sys.executable, SCRIPT, f'--input_path={path}', '--num_steps=300', '--log_every=1', *SMALL],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()                              # like `| head -1`
+    err = proc.stderr.read().decode('utf-8')
+    proc.wait(timeout=120)
+    assert proc.returncode == 1 and 'Traceback' not in err and 'BrokenPipe' not in err
 
 
 def test_missing_file(tmp_path):
@@ -99,7 +129,7 @@ def test_long_lines_are_cut_and_reported_once(tmp_path):
     path = write_lines(tmp_path / 'long.txt', '\n'.join(['a' * 40, 'b' * 16, 'c' * 15, 'bob']) + '\n')
     result = run_script(f'--input_path={path}', '--num_steps=3', *SMALL)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count('有 2 行超过上下文长度 block_size=16') == 1
+    assert result.stdout.count('有 2 行的“字符数 + 结尾的 BOS”超过上下文长度 block_size=16') == 1
 
 
 def test_a_one_line_file_trains_and_samples(tmp_path):

@@ -3,6 +3,7 @@ import random
 
 import pytest
 
+from benchmark import graph_size
 from test_autograd import numeric_grad
 
 DOCS = ['abcab', 'ba', 'cabbac', 'a', 'ccbab']
@@ -60,34 +61,37 @@ def test_fused_and_atomic_graphs_give_the_same_loss_and_gradients(mg):
         assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
 
 
-def count_graph(loss):
-    nodes, edges, seen, stack = 0, 0, set(), [loss]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        nodes += 1
-        edges += len(node._children)
-        stack.extend(node._children)
-    return nodes, edges
-
-
 def test_fused_graph_is_much_smaller(mg):
     sizes = {}
     for fused in (True, False):
         tok, state = tiny_model(mg, fused)
-        sizes[fused] = count_graph(doc_loss(mg, state, tok, 'abcab'))
+        sizes[fused] = graph_size(doc_loss(mg, state, tok, 'abcab'))
     assert sizes[True][0] * 4 < sizes[False][0]
 
 
-def test_eight_layers_and_a_64_token_context_on_60_character_lines(mg):
+def test_eight_layers_and_a_64_token_context_on_long_lines(mg):
     mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 8, 8, 2, 64
     random.seed(1)
-    docs = [''.join(random.choice('abcdefgh') for _ in range(60)) for _ in range(3)]
+    docs = [''.join(random.choice('abcdefgh') for _ in range(n)) for n in (60, 70, 64)]
     tok = mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
     params = mg.flatten(state)
     mg.num_steps = 2
     losses = mg.train(state, params, docs, tok, on_step=lambda step, loss: None)
     assert len(losses) == 2 and all(0 < x < 10 for x in losses)
+    # 60 characters give 61 positions; longer lines are cut to the 64-token context
+    assert [len(mg.doc_losses(state, tok.encode(doc))) for doc in docs] == [61, 64, 64]
+
+
+def test_atomic_cross_entropy_survives_tiny_probabilities(mg):
+    logits = [mg.Value(z) for z in (800.0, 0.0, -5.0)]
+    results = {}
+    for fused in (True, False):
+        mg.fused_ops = fused
+        for v in logits:
+            v.grad = 0.0
+        loss = mg.cross_entropy(logits, 2)          # p_target = e^-805: underflows to 0 as a probability
+        loss.backward()
+        results[fused] = [loss.data] + [v.grad for v in logits]
+    assert results[True] == pytest.approx([805.0, 1.0, 0.0, -1.0])
+    assert results[False] == pytest.approx(results[True])

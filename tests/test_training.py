@@ -47,8 +47,11 @@ def test_first_three_steps_match_the_reference_with_the_atomic_graph(mg):
 
 
 def test_split_holds_out_the_last_200_shuffled_names(mg):
+    random.seed(mg.seed)
+    shuffled = mg.load_docs(os.path.join(ROOT, 'input.txt'))
+    random.shuffle(shuffled)
     train_docs, val_docs, tok, state = setup_default_run(mg)
-    assert (len(train_docs), len(val_docs)) == (29710, 200)
+    assert val_docs == shuffled[-200:] and train_docs == shuffled[:-200]
     assert not set(train_docs) & set(val_docs)
     assert tok.vocab_size == 27
 
