@@ -558,7 +558,7 @@ class Progress:
         self.total = total_steps
         self.on_terminal = sys.stdout.isatty()
         self.every = log_every if log_every > 0 else max(1, round(total_steps / 20))
-        self.start = time.time()
+        self.start = time.perf_counter()
         self.smooth = None
         self.last_draw = 0.0
         self.width = 0
@@ -566,18 +566,18 @@ class Progress:
     def update(self, step, loss, lr):
         # 平滑损失：指数滑动平均，单步损失波动很大（每步只看一个名字），平滑后才看得出趋势
         self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
-        elapsed = time.time() - self.start
+        elapsed = time.perf_counter() - self.start
         speed = step / elapsed if elapsed > 0 else 0.0
         left = (self.total - step) / speed if speed > 0 else 0.0
         line = (f'步 {step:{len(str(self.total))}d}/{self.total} | loss {loss:.4f} | 平滑 {self.smooth:.4f}'
                 f' | lr {lr:.6f} | {speed:.1f} 步/秒 | 剩余 {left:.0f} 秒')
         last = step == self.total
         if self.on_terminal and log_every == 0:
-            if last or time.time() - self.last_draw > 0.1:
+            if last or time.perf_counter() - self.last_draw > 0.1:
                 # 中文字符在终端里占两格，所以按 2 倍长度补空格，盖住上一行的残留
                 print('\r' + line + ' ' * max(0, self.width - 2 * len(line)), end='\n' if last else '', flush=True)
                 self.width = 2 * len(line)
-                self.last_draw = time.time()
+                self.last_draw = time.perf_counter()
         elif last or step == 1 or step % self.every == 0:
             print(line, flush=True)
 
@@ -647,7 +647,7 @@ def run(argv):
         return 0
     apply_overrides(argv)
     validate_settings()
-    started = time.time()
+    started = time.perf_counter()
 
     # Python 除了引用计数，还有一个专找“循环引用”的垃圾回收器，它每分配几百个对象就扫描一遍新对象。
     # 我们的计算图只从父节点指向孩子，没有环，一步用完后靠引用计数就全部释放了；
@@ -683,7 +683,7 @@ def run(argv):
     ctrl_c.training = True
     step_losses = train(state, params, train_docs, tokenizer, ctrl_c)
     ctrl_c.training = False
-    train_time = max(time.perf_counter() - train_start, 1e-9)     # 极短的训练在某些系统上可能计时为 0
+    train_time = max(time.perf_counter() - train_start, 1e-9)     # 极短的训练可能计时为 0，避免除以 0
     print(f'训练用时 {train_time:.1f} 秒（{len(step_losses) / train_time:.1f} 步/秒），最后一步的 loss {step_losses[-1]:.4f}')
 
     print()
@@ -711,7 +711,7 @@ def run(argv):
                 n_new += 1
             print(f'  {i + 1:2d}. {name or "（空）":<{block_size}} {label}')
         print(f'其中 {n_new}/{num_samples} 个（{100 * n_new / num_samples:.0f}%）是训练集里没有的新名字。')
-    print(f'\n总用时 {time.time() - started:.1f} 秒。')
+    print(f'\n总用时 {time.perf_counter() - started:.1f} 秒。')
     return 0
 
 
