@@ -258,7 +258,11 @@ class Value:
         return Value(out, (self,), (out,))
 
     def relu(self):                       # max(0, a)：a > 0 时导数为 1，否则为 0
-        return Value(max(0.0, self.data), (self,), (1.0 if self.data > 0 else 0.0,))
+        if self.data > 0:
+            return Value(self.data, (self,), (1.0,))
+        # a ≤ 0：输出是常数 0，导数也是 0，梯度反正传不过去，所以结果不连到 a（和常数不进图同理）。
+        # 模型里约一半的 ReLU 是关着的，它们前面那一整串节点就不会被反向传播访问
+        return Value(0.0)
 
     # ---- 由上面组合出来的运算（不需要新的导数公式）----
     def __neg__(self): return self * -1.0                   # -a = a · (-1)
@@ -326,8 +330,8 @@ class Value:
             node._visited = False          # 擦掉标记，留给下一次排序（注意：中间节点的 grad 不清零，所以
             #                                同一张图不要反向传播两次；训练每步都建新图，不受影响）
             g = node.grad
-            if g == 0:
-                continue                   # 例如 ReLU 关掉的分支：乘以 0 什么也不加，直接跳过
+            if g == 0.0:
+                continue                   # 梯度恰好是 0：乘以 0 什么也不加，直接跳过
             for child, local in zip(node._children, node._local_grads):
                 child.grad += local * g
 
@@ -521,13 +525,15 @@ class Adam:
         correction1 = 1 - beta1 ** self.t
         correction2 = 1 - beta2 ** self.t
         m, v = self.m, self.v
-        b1, b2, eps, sqrt = beta1, beta2, eps_adam, math.sqrt   # 循环要跑几千次：先放进局部变量，取用更快
+        # 循环要跑几千次：常用的数先放进局部变量，取用更快
+        b1, b2, eps, sqrt = beta1, beta2, eps_adam, math.sqrt
+        one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
         for i, p in enumerate(self.params):
             g = p.grad
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            m_hat = m[i] / correction1
-            v_hat = v[i] / correction2
+            m[i] = m_i = b1 * m[i] + one_minus_b1 * g       # m ← β₁·m + (1-β₁)·g
+            v[i] = v_i = b2 * v[i] + one_minus_b2 * g * g   # v ← β₂·v + (1-β₂)·g²
+            m_hat = m_i / correction1
+            v_hat = v_i / correction2
             # 步长约为 lr · m̂/sqrt(v̂)：梯度方向稳定时接近 lr，忽正忽负时变小
             p.data -= lr * m_hat / (sqrt(v_hat) + eps)
             p.grad = 0.0               # 清零，下一步重新累加
