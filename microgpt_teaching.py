@@ -261,7 +261,7 @@ class Value:
         if self.data > 0:
             return Value(self.data, (self,), (1.0,))
         # a ≤ 0：输出是常数 0，导数也是 0，梯度反正传不过去，所以结果不连到 a（和常数不进图同理）。
-        # 模型里约一半的 ReLU 是关着的，它们前面那一整串节点就不会被反向传播访问
+        # 模型里一大半的 ReLU 是关着的，它们前面的点积节点就不会被反向传播访问
         return Value(0.0)
 
     # ---- 由上面组合出来的运算（不需要新的导数公式）----
@@ -339,9 +339,11 @@ class Value:
 # 模型只通过下面三个函数做“求和类”运算。fused_ops 决定用一个融合节点，还是用基本运算一步步搭，
 # 两条路算出的数相同（只差浮点舍入），梯度也相同，只是节点数差很多。
 def add_all(xs):
-    """Σ x_i"""
+    """Σ x_i（空列表的和是 0）"""
     if fused_ops:
         return Value.sum(xs)
+    if not xs:
+        return Value(0.0)
     total = xs[0]
     for x in xs[1:]:
         total = total + x
@@ -427,6 +429,16 @@ def rmsnorm(x):
     return [xi * scale for xi in x]
 
 
+def mlp(x, w_fc1, w_fc2):
+    """y = W2 · relu(W1 x)：先放宽到 4 倍，经过 ReLU，再压回原来的长度。"""
+    h = [hi.relu() for hi in linear(x, w_fc1)]      # (4·n_embd,)
+    # 关着的 ReLU 输出常数 0（默认模型里刚开始约一半，训练后超过八成），乘以 W2 的任何权重都是 0，
+    # 对输出和梯度都毫无贡献。
+    # 所以只把亮着的单元 (on) 和 W2 里对应的那几列送进去：算出的数完全相同，图里少了这些边。
+    on = [j for j, hj in enumerate(h) if hj.data > 0]
+    return linear([h[j] for j in on], [[row[j] for j in on] for row in w_fc2])   # (n_embd,)
+
+
 def gpt(state, token_id, pos_id, keys, values):
     """一个位置的前向计算。keys / values 是 KV 缓存：每层一个列表，存着此前各位置的 k、v 向量。"""
     head_dim = n_embd // n_head
@@ -458,9 +470,7 @@ def gpt(state, token_id, pos_id, keys, values):
         # ---- MLP：放宽 4 倍 → ReLU → 压回 ----
         x_residual = x
         x = rmsnorm(x)
-        x = linear(x, state[f'layer{li}.mlp_fc1'])      # (4·n_embd,)
-        x = [xi.relu() for xi in x]
-        x = linear(x, state[f'layer{li}.mlp_fc2'])      # (n_embd,)
+        x = mlp(x, state[f'layer{li}.mlp_fc1'], state[f'layer{li}.mlp_fc2'])   # (n_embd,)
         x = [a + b for a, b in zip(x, x_residual)]
     return linear(x, state['lm_head'])                  # (vocab_size,) 每个 token 一个分数
 

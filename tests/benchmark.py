@@ -1,21 +1,30 @@
 """Speed benchmark for microgpt_teaching.py. Run it by hand; pytest does not collect it.
 
-    python tests/benchmark.py                 # 50 training steps with fused_ops on and off
-    python tests/benchmark.py --steps=200     # more steps, steadier figures
+    python tests/benchmark.py                 # 50 training steps with fused_ops on and off, 3 times each
+    python tests/benchmark.py --steps=200 --repeat=5
+                                              # more steps and repeats, steadier figures
     python tests/benchmark.py --compare=/path/to/other_microgpt.py --runs=3
                                               # also time whole default runs of this script and of
                                               # another one, in turn, and print the ratio
+    python tests/benchmark.py --compare=/path/to/other_microgpt.py --side-by-side
+                                              # run the other script once on one CPU while this one
+                                              # runs again and again on another CPU (Linux, 2+ CPUs)
 
 Each measurement runs in a fresh Python process. Training uses the shipped input.txt and the default
 settings (including the learning-rate schedule of a 1000-step run); only the first --steps steps are
-timed. Graph sizes are counted on the same documents, outside the timed part. Peak memory is the
+timed. The fused and atomic runs alternate, and the figures are medians over --repeat runs.
+Graph sizes are counted on the same documents, outside the timed part. Peak memory is the
 process's maximum resident set size (Unix only).
+
+On a shared machine whose speed drifts, the side-by-side mode is the fairest comparison: both
+programs run at the same time, so both see the same slow and fast spells.
 """
 import json
 import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,32 +104,76 @@ def whole_runs(other, runs):
     return times
 
 
+def side_by_side(other):
+    """Run the other script once pinned to one CPU; meanwhile run this script again and again pinned to
+    another CPU. Returns the other's wall time and the wall times of this script's runs that finished
+    while the other was still running."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        sys.exit('--side-by-side needs at least 2 CPUs')
+
+    def start(path, cpu):
+        return subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
+                                stdout=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+    other_start = time.perf_counter()
+    other_proc = start(other, cpus[0])
+    other_end = []                                 # a thread notes the moment the other one finishes
+    waiter = threading.Thread(target=lambda: (other_proc.wait(), other_end.append(time.perf_counter())))
+    waiter.start()
+    this_times = []
+    while not other_end:
+        begin = time.perf_counter()
+        start(SCRIPT, cpus[1]).wait()
+        if not other_end:
+            this_times.append(time.perf_counter() - begin)
+    waiter.join()
+    return other_end[0] - other_start, this_times
+
+
 def main():
     args = dict(arg[2:].split('=', 1) for arg in sys.argv[1:] if arg.startswith('--') and '=' in arg)
     steps = int(args.get('steps', 50))
     if 'child' in args:
         measure(args['child'] == 'fused', steps)
         return
-    print(f'Python {sys.version.split()[0]}, {steps} training steps each, default settings\n')
-    results = {name: child(name == 'fused', steps) for name in ('fused', 'atomic')}
+    repeat = int(args.get('repeat', 3))
+    print(f'Python {sys.version.split()[0]}, {steps} training steps, default settings, '
+          f'median of {repeat} runs each (fused and atomic in turn)\n')
+    runs = {'fused': [], 'atomic': []}
+    for _ in range(repeat):
+        for name in runs:
+            runs[name].append(child(name == 'fused', steps))
+    speed = {name: statistics.median(r['steps'] / r['seconds'] for r in rs) for name, rs in runs.items()}
     print(f'{"":8} {"steps/s":>9} {"nodes/step":>11} {"edges/step":>11} {"peak MiB":>9} {"loss at last step":>18}')
-    for name, r in results.items():
+    for name, rs in runs.items():
+        r = rs[-1]                                  # graph size, memory and loss are the same in every run
         peak = f'{r["peak_mib"]:.1f}' if r['peak_mib'] is not None else 'n/a'
-        print(f'{name:8} {r["steps"] / r["seconds"]:9.2f} {r["nodes"]:11.0f} {r["edges"]:11.0f} {peak:>9} '
+        print(f'{name:8} {speed[name]:9.2f} {r["nodes"]:11.0f} {r["edges"]:11.0f} {peak:>9} '
               f'{r["last_loss"]:18.12f}')
-    ratio = (results['fused']['steps'] / results['fused']['seconds']) / (
-        results['atomic']['steps'] / results['atomic']['seconds'])
-    print(f'\nfused / atomic speed: {ratio:.1f}x;  nodes: {results["atomic"]["nodes"] / results["fused"]["nodes"]:.1f}x '
-          f'fewer;  edges: {results["atomic"]["edges"] / results["fused"]["edges"]:.1f}x fewer')
-    if 'compare' in args:
-        runs = int(args.get('runs', 1))
-        times = whole_runs(args['compare'], runs)
-        this, other = statistics.median(times['this']), statistics.median(times['other'])
-        print(f'\nwhole default runs, {runs} each, in turn (median wall seconds):')
-        print(f'  microgpt_teaching.py  {this:8.1f}')
-        print(f'  {os.path.basename(args["compare"]):20}  {other:8.1f}')
-        print(f'  ratio                 {other / this:8.1f}x')
-
+    fused, atomic = runs['fused'][-1], runs['atomic'][-1]
+    print(f'\nfused / atomic speed: {speed["fused"] / speed["atomic"]:.1f}x;  nodes: {atomic["nodes"] / fused["nodes"]:.1f}x '
+          f'fewer;  edges: {atomic["edges"] / fused["edges"]:.1f}x fewer')
+    if 'compare' not in args:
+        return
+    if '--side-by-side' in sys.argv[1:]:
+        other_time, this_times = side_by_side(args['compare'])
+        print(f'\nside by side: {os.path.basename(args["compare"])} once on one CPU, '
+              f'microgpt_teaching.py {len(this_times)} run(s) on another meanwhile (wall seconds):')
+        if not this_times:
+            sys.exit('  microgpt_teaching.py did not finish a single run while the other was running')
+        this = statistics.median(this_times)
+        print(f'  microgpt_teaching.py  {this:8.1f}  median (fastest {min(this_times):.1f}, slowest {max(this_times):.1f})')
+        print(f'  {os.path.basename(args["compare"]):20}  {other_time:8.1f}')
+        print(f'  ratio                 {other_time / this:8.1f}x')
+        return
+    runs = int(args.get('runs', 1))
+    times = whole_runs(args['compare'], runs)
+    this, other = statistics.median(times['this']), statistics.median(times['other'])
+    print(f'\nwhole default runs, {runs} each, in turn (median wall seconds):')
+    print(f'  microgpt_teaching.py  {this:8.1f}')
+    print(f'  {os.path.basename(args["compare"]):20}  {other:8.1f}')
+    print(f'  ratio                 {other / this:8.1f}x')
 
 if __name__ == '__main__':
     main()

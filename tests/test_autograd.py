@@ -66,6 +66,8 @@ def test_relu_negative_side(mg):
     a = mg.Value(-0.8)
     check(mg, lambda: a.relu() * 3.0 + a, [a])
     assert a.grad == pytest.approx(1.0)          # relu blocks its path, only the direct "+ a" path remains
+    off = a.relu()
+    assert off.data == 0.0 and not off._children  # an off relu is a constant: nothing links it back to a
 
 
 @pytest.mark.parametrize('name', sorted(BINARY))

@@ -95,3 +95,45 @@ def test_atomic_cross_entropy_survives_tiny_probabilities(mg):
         results[fused] = [loss.data] + [v.grad for v in logits]
     assert results[True] == pytest.approx([805.0, 1.0, 0.0, -1.0])
     assert results[False] == pytest.approx(results[True])
+
+
+def dense_mlp(x, w_fc1, w_fc2):
+    """The MLP written straight from the formula y = W2 · relu(W1 x), every hidden unit included."""
+    h = [sum((w * xi for w, xi in zip(row, x)), 0.0).relu() for row in w_fc1]
+    return [sum((w * hj for w, hj in zip(row, h)), 0.0) for row in w_fc2]
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_mlp_that_skips_off_units_equals_the_dense_formula(mg, fused):
+    mg.fused_ops = fused
+    rng = random.Random(5)
+    results = []
+    for mlp in (mg.mlp, dense_mlp):
+        rng.seed(5)
+        x = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
+        w_fc1 = [[mg.Value(rng.gauss(0, 1)) for _ in range(6)] for _ in range(24)]
+        w_fc2 = [[mg.Value(rng.gauss(0, 1)) for _ in range(24)] for _ in range(6)]
+        coeffs = [rng.gauss(0, 1) for _ in range(6)]
+        y = mlp(x, w_fc1, w_fc2)
+        loss = mg.add_all([yi * c for yi, c in zip(y, coeffs)])
+        loss.backward()
+        leaves = x + [p for row in w_fc1 + w_fc2 for p in row]
+        results.append(([yi.data for yi in y], [p.grad for p in leaves]))
+    (y_skip, g_skip), (y_dense, g_dense) = results
+    n_on = sum(1 for row in w_fc1 if sum(w.data * xi.data for w, xi in zip(row, x)) > 0)
+    assert 0 < n_on < 24                             # some units on, some off: the skipping is exercised
+    assert y_skip == pytest.approx(y_dense, rel=1e-12, abs=1e-12)
+    assert g_skip == pytest.approx(g_dense, rel=1e-12, abs=1e-12)
+    assert sum(1 for g in g_skip[6 + 24 * 6:] if g == 0) == 6 * (24 - n_on)   # W2 columns of off units
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_mlp_with_every_unit_off_gives_zeros(mg, fused):
+    mg.fused_ops = fused
+    x = [mg.Value(1.0), mg.Value(2.0)]
+    w_fc1 = [[mg.Value(-1.0), mg.Value(-0.5)] for _ in range(8)]      # every pre-activation is negative
+    w_fc2 = [[mg.Value(0.3)] * 8 for _ in range(2)]
+    y = mg.mlp(x, w_fc1, w_fc2)
+    assert [yi.data for yi in y] == [0.0, 0.0]
+    mg.add_all([y[0] + x[0], y[1]]).backward()
+    assert x[0].grad == 1.0 and x[1].grad == 0.0 and w_fc1[0][0].grad == 0.0
