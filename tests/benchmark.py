@@ -6,9 +6,10 @@
     python tests/benchmark.py --compare=/path/to/other_microgpt.py --runs=3
                                               # also time whole default runs of this script and of
                                               # another one, in turn, and print the ratio
-    python tests/benchmark.py --compare=/path/to/other_microgpt.py --side-by-side
+    python tests/benchmark.py --compare=/path/to/other_microgpt.py --side-by-side --rounds=2
                                               # run the other script once on one CPU while this one
-                                              # runs again and again on another CPU (Linux, 2+ CPUs)
+                                              # runs again and again on another CPU (Linux, 2+ CPUs);
+                                              # the CPUs trade places every round
 
 Each measurement runs in a fresh Python process. Training uses the shipped input.txt and the default
 settings (including the learning-rate schedule of a 1000-step run); only the first --steps steps are
@@ -104,27 +105,28 @@ def whole_runs(other, runs):
     return times
 
 
-def side_by_side(other):
+def side_by_side(other, swap=False):
     """Run the other script once pinned to one CPU; meanwhile run this script again and again pinned to
-    another CPU. Returns the other's wall time and the wall times of this script's runs that finished
-    while the other was still running."""
+    another CPU (swap=True trades the two CPUs). Returns the other's wall time and the wall times of this
+    script's runs that finished while the other was still running."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         sys.exit('--side-by-side needs at least 2 CPUs')
+    other_cpu, this_cpu = (cpus[1], cpus[0]) if swap else (cpus[0], cpus[1])
 
     def start(path, cpu):
         return subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
                                 stdout=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
 
     other_start = time.perf_counter()
-    other_proc = start(other, cpus[0])
+    other_proc = start(other, other_cpu)
     other_end = []                                 # a thread notes the moment the other one finishes
     waiter = threading.Thread(target=lambda: (other_proc.wait(), other_end.append(time.perf_counter())))
     waiter.start()
     this_times = []
     while not other_end:
         begin = time.perf_counter()
-        start(SCRIPT, cpus[1]).wait()
+        start(SCRIPT, this_cpu).wait()
         if not other_end:
             this_times.append(time.perf_counter() - begin)
     waiter.join()
@@ -157,15 +159,23 @@ def main():
     if 'compare' not in args:
         return
     if '--side-by-side' in sys.argv[1:]:
-        other_time, this_times = side_by_side(args['compare'])
-        print(f'\nside by side: {os.path.basename(args["compare"])} once on one CPU, '
-              f'microgpt_teaching.py {len(this_times)} run(s) on another meanwhile (wall seconds):')
-        if not this_times:
-            sys.exit('  microgpt_teaching.py did not finish a single run while the other was running')
-        this = statistics.median(this_times)
-        print(f'  microgpt_teaching.py  {this:8.1f}  median (fastest {min(this_times):.1f}, slowest {max(this_times):.1f})')
-        print(f'  {os.path.basename(args["compare"]):20}  {other_time:8.1f}')
-        print(f'  ratio                 {other_time / this:8.1f}x')
+        rounds = int(args.get('rounds', 1))
+        name = os.path.basename(args['compare'])
+        other_times, this_times = [], []
+        print(f'\nside by side: {name} once on one CPU while microgpt_teaching.py runs again and again on '
+              f'another; {rounds} round(s), the CPUs trade places every round (wall seconds):')
+        for r in range(rounds):
+            other_time, times = side_by_side(args['compare'], swap=r % 2 == 1)
+            if not times:
+                sys.exit('  microgpt_teaching.py did not finish a single run while the other was running')
+            other_times.append(other_time)
+            this_times += times
+            print(f'  round {r + 1}: {name} {other_time:.1f};  microgpt_teaching.py median {statistics.median(times):.1f} '
+                  f'over {len(times)} runs (fastest {min(times):.1f}, slowest {max(times):.1f});  '
+                  f'ratio {other_time / statistics.median(times):.1f}x')
+        this, other = statistics.median(this_times), statistics.median(other_times)
+        print(f'  all rounds: {name} median {other:.1f};  microgpt_teaching.py median {this:.1f} over '
+              f'{len(this_times)} runs;  ratio {other / this:.1f}x')
         return
     runs = int(args.get('runs', 1))
     times = whole_runs(args['compare'], runs)
