@@ -261,7 +261,7 @@ class Value:
         if self.data > 0:
             return Value(self.data, (self,), (1.0,))
         # a ≤ 0：输出是常数 0，导数也是 0，梯度反正传不过去，所以结果不连到 a（和常数不进图同理）。
-        # 模型里一大半的 ReLU 是关着的，它们前面的点积节点就不会被反向传播访问
+        # 训练中多数 ReLU 是关着的（见 mlp），它们前面的点积节点就不会被反向传播访问
         return Value(0.0)
 
     # ---- 由上面组合出来的运算（不需要新的导数公式）----
@@ -331,7 +331,7 @@ class Value:
             #                                同一张图不要反向传播两次；训练每步都建新图，不受影响）
             g = node.grad
             if g == 0.0:
-                continue                   # 梯度恰好是 0：乘以 0 什么也不加，直接跳过
+                continue                   # 分给孩子的全是 0（例如第一个位置的注意力分数，见教程 3.5 节）
             for child, local in zip(node._children, node._local_grads):
                 child.grad += local * g
 
@@ -434,7 +434,8 @@ def mlp(x, w_fc1, w_fc2):
     h = [hi.relu() for hi in linear(x, w_fc1)]      # (4·n_embd,)
     # 关着的 ReLU 输出常数 0（默认模型里刚开始约一半，训练后超过八成），乘以 W2 的任何权重都是 0，
     # 对输出和梯度都毫无贡献。
-    # 所以只把亮着的单元 (on) 和 W2 里对应的那几列送进去：算出的数完全相同，图里少了这些边。
+    # 所以只把亮着的单元 (on) 和 W2 里对应的那几列送进去：算出的数逐位相同，图里少了这些列的边
+    # （每个关着的单元 2·n_embd 条）。
     on = [j for j, hj in enumerate(h) if hj.data > 0]
     return linear([h[j] for j in on], [[row[j] for j in on] for row in w_fc2])   # (n_embd,)
 

@@ -7,21 +7,26 @@
                                               # also time whole default runs of this script and of
                                               # another one, in turn, and print the ratio
     python tests/benchmark.py --compare=/path/to/other_microgpt.py --side-by-side --rounds=2
-                                              # run the other script once on one CPU while this one
-                                              # runs again and again on another CPU (Linux, 2+ CPUs);
-                                              # the CPUs trade places every round
+                                              # only this: run the other script once on one CPU while
+                                              # this one runs again and again on another CPU (Linux,
+                                              # 2+ CPUs); the CPUs trade places every round
 
 Each measurement runs in a fresh Python process. Training uses the shipped input.txt and the default
 settings (including the learning-rate schedule of a 1000-step run); only the first --steps steps are
-timed. The fused and atomic runs alternate, and the figures are medians over --repeat runs.
-Graph sizes are counted on the same documents, outside the timed part. Peak memory is the
-process's maximum resident set size (Unix only).
+timed. The fused and atomic runs alternate, and the speeds are medians over --repeat runs.
+Graph sizes (nodes and edges per step, averaged over the steps) are counted in a second, untimed run
+of the same steps, because an off ReLU cuts its branch: the size depends on the parameters of each step.
+Peak memory is the process's maximum resident set size after the timed run (Unix only).
 
 On a shared machine whose speed drifts, the side-by-side mode is the fairest comparison: both
-programs run at the same time, so both see the same slow and fast spells.
+programs run at the same time, so both see the same slow and fast spells. The two also slow each
+other down a little (they share the machine's caches), so both times are longer than when run alone.
+A run of this script that is still going when the other one ends is not counted.
 """
+import gc
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -46,19 +51,18 @@ def graph_size(loss):
     return nodes, edges
 
 
-def measure(fused, steps):
-    """Runs inside a child process; prints one JSON line."""
-    import gc
-    import random
-    sys.path.insert(0, ROOT)
-    import microgpt_teaching as mg
-    mg.fused_ops = fused
-    gc.disable()                                   # as the script's own main() does
+def fresh_start(mg):
+    """The default starting point: seeded random numbers, the shipped data, the initial parameters."""
     random.seed(mg.seed)
     docs = mg.load_docs(os.path.join(ROOT, mg.input_path))
     train_docs, _ = mg.split_docs(docs)
     tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
+    return mg.init_params(tok.vocab_size), train_docs, tok
+
+
+def train_steps(mg, start, steps):
+    """Train the first `steps` steps of a default run from `start`; returns the step losses."""
+    state, train_docs, tok = start
 
     class StopAfter:
         stop_requested = False
@@ -69,21 +73,39 @@ def measure(fused, steps):
         if step == steps:
             stopper.stop_requested = True
 
-    start = time.perf_counter()
-    losses = mg.train(state, mg.flatten(state), train_docs, tok, ctrl_c=stopper, on_step=on_step)
-    seconds = time.perf_counter() - start
-    nodes = edges = 0
-    for doc in train_docs[:steps]:
-        per_doc = mg.doc_losses(state, tok.encode(doc))
-        n, e = graph_size((1 / len(per_doc)) * mg.add_all(per_doc))
-        nodes, edges = nodes + n, edges + e
+    return mg.train(state, mg.flatten(state), train_docs, tok, ctrl_c=stopper, on_step=on_step)
+
+
+def measure(fused, steps):
+    """Runs inside a child process; prints one JSON line."""
+    sys.path.insert(0, ROOT)
+    import microgpt_teaching as mg
+    mg.fused_ops = fused
+    gc.disable()                                   # as the script's own main() does
+    start = fresh_start(mg)
+    began = time.perf_counter()
+    losses = train_steps(mg, start, steps)
+    seconds = time.perf_counter() - began
     try:
         import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak_mib = peak / 2 ** 20 if sys.platform == 'darwin' else peak / 1024   # macOS: bytes; Linux: KiB
     except ImportError:
         peak_mib = None
-    print(json.dumps({'steps': len(losses), 'seconds': seconds, 'nodes': nodes / steps, 'edges': edges / steps,
+    # The graph's size depends on the parameters (an off ReLU cuts its branch), so the graphs are counted
+    # in a second, untimed run of the same steps, just before each backward pass.
+    sizes = []
+    backward = mg.Value.backward
+
+    def counting_backward(loss):
+        sizes.append(graph_size(loss))
+        backward(loss)
+
+    mg.Value.backward = counting_backward
+    assert train_steps(mg, fresh_start(mg), steps) == losses
+    nodes = sum(n for n, _ in sizes) / len(sizes)
+    edges = sum(e for _, e in sizes) / len(sizes)
+    print(json.dumps({'steps': len(losses), 'seconds': seconds, 'nodes': nodes, 'edges': edges,
                       'peak_mib': peak_mib, 'last_loss': losses[-1]}))
 
 
@@ -115,8 +137,14 @@ def side_by_side(other, swap=False):
     other_cpu, this_cpu = (cpus[1], cpus[0]) if swap else (cpus[0], cpus[1])
 
     def start(path, cpu):
-        return subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
-                                stdout=subprocess.DEVNULL, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+        proc = subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
+                                stdout=subprocess.DEVNULL)
+        os.sched_setaffinity(proc.pid, {cpu})
+        return proc
+
+    def check(proc, path):
+        if proc.returncode != 0:
+            sys.exit(f'{path} failed with exit code {proc.returncode}')
 
     other_start = time.perf_counter()
     other_proc = start(other, other_cpu)
@@ -126,11 +154,33 @@ def side_by_side(other, swap=False):
     this_times = []
     while not other_end:
         begin = time.perf_counter()
-        start(SCRIPT, this_cpu).wait()
-        if not other_end:
+        this_proc = start(SCRIPT, this_cpu)
+        this_proc.wait()
+        check(this_proc, SCRIPT)
+        if not other_end:                          # a run that outlasts the other one is not counted
             this_times.append(time.perf_counter() - begin)
     waiter.join()
+    check(other_proc, other)
     return other_end[0] - other_start, this_times
+
+
+def print_side_by_side(other, rounds):
+    name = os.path.basename(other)
+    other_times, this_times = [], []
+    print(f'side by side: {name} once on one CPU while microgpt_teaching.py runs again and again on another;\n'
+          f'{rounds} round(s), the CPUs trade places every round; wall seconds, ratios from these figures\n')
+    for r in range(rounds):
+        other_time, times = side_by_side(other, swap=r % 2 == 1)
+        if not times:
+            sys.exit('microgpt_teaching.py did not finish a single run while the other was running')
+        other_times.append(other_time)
+        this_times += times
+        this = statistics.median(times)
+        print(f'  round {r + 1}: {name} {other_time:.2f};  microgpt_teaching.py median {this:.2f} over {len(times)} runs '
+              f'(fastest {min(times):.2f}, slowest {max(times):.2f});  ratio {other_time / this:.1f}x')
+    this, other_time = statistics.median(this_times), statistics.mean(other_times)
+    print(f'  all rounds: {name} mean {other_time:.2f};  microgpt_teaching.py median {this:.2f} over '
+          f'{len(this_times)} runs;  ratio {other_time / this:.1f}x')
 
 
 def main():
@@ -138,6 +188,11 @@ def main():
     steps = int(args.get('steps', 50))
     if 'child' in args:
         measure(args['child'] == 'fused', steps)
+        return
+    if '--side-by-side' in sys.argv[1:]:
+        if 'compare' not in args:
+            sys.exit('--side-by-side needs --compare=/path/to/other_microgpt.py')
+        print_side_by_side(args['compare'], int(args.get('rounds', 1)))
         return
     repeat = int(args.get('repeat', 3))
     print(f'Python {sys.version.split()[0]}, {steps} training steps, default settings, '
@@ -149,41 +204,23 @@ def main():
     speed = {name: statistics.median(r['steps'] / r['seconds'] for r in rs) for name, rs in runs.items()}
     print(f'{"":8} {"steps/s":>9} {"nodes/step":>11} {"edges/step":>11} {"peak MiB":>9} {"loss at last step":>18}')
     for name, rs in runs.items():
-        r = rs[-1]                                  # graph size, memory and loss are the same in every run
+        r = rs[-1]              # graph size and loss are the same in every run (training is deterministic)
         peak = f'{r["peak_mib"]:.1f}' if r['peak_mib'] is not None else 'n/a'
         print(f'{name:8} {speed[name]:9.2f} {r["nodes"]:11.0f} {r["edges"]:11.0f} {peak:>9} '
               f'{r["last_loss"]:18.12f}')
     fused, atomic = runs['fused'][-1], runs['atomic'][-1]
     print(f'\nfused / atomic speed: {speed["fused"] / speed["atomic"]:.1f}x;  nodes: {atomic["nodes"] / fused["nodes"]:.1f}x '
           f'fewer;  edges: {atomic["edges"] / fused["edges"]:.1f}x fewer')
-    if 'compare' not in args:
-        return
-    if '--side-by-side' in sys.argv[1:]:
-        rounds = int(args.get('rounds', 1))
-        name = os.path.basename(args['compare'])
-        other_times, this_times = [], []
-        print(f'\nside by side: {name} once on one CPU while microgpt_teaching.py runs again and again on '
-              f'another; {rounds} round(s), the CPUs trade places every round (wall seconds):')
-        for r in range(rounds):
-            other_time, times = side_by_side(args['compare'], swap=r % 2 == 1)
-            if not times:
-                sys.exit('  microgpt_teaching.py did not finish a single run while the other was running')
-            other_times.append(other_time)
-            this_times += times
-            print(f'  round {r + 1}: {name} {other_time:.1f};  microgpt_teaching.py median {statistics.median(times):.1f} '
-                  f'over {len(times)} runs (fastest {min(times):.1f}, slowest {max(times):.1f});  '
-                  f'ratio {other_time / statistics.median(times):.1f}x')
-        this, other = statistics.median(this_times), statistics.median(other_times)
-        print(f'  all rounds: {name} median {other:.1f};  microgpt_teaching.py median {this:.1f} over '
-              f'{len(this_times)} runs;  ratio {other / this:.1f}x')
-        return
-    runs = int(args.get('runs', 1))
-    times = whole_runs(args['compare'], runs)
-    this, other = statistics.median(times['this']), statistics.median(times['other'])
-    print(f'\nwhole default runs, {runs} each, in turn (median wall seconds):')
-    print(f'  microgpt_teaching.py  {this:8.1f}')
-    print(f'  {os.path.basename(args["compare"]):20}  {other:8.1f}')
-    print(f'  ratio                 {other / this:8.1f}x')
+    print('nodes and edges: per training step, averaged over the steps; peak memory: the last run')
+    if 'compare' in args:
+        runs = int(args.get('runs', 1))
+        times = whole_runs(args['compare'], runs)
+        this, other = statistics.median(times['this']), statistics.median(times['other'])
+        print(f'\nwhole default runs, {runs} each, in turn (median wall seconds):')
+        print(f'  microgpt_teaching.py  {this:8.1f}')
+        print(f'  {os.path.basename(args["compare"]):20}  {other:8.1f}')
+        print(f'  ratio                 {other / this:8.1f}x')
+
 
 if __name__ == '__main__':
     main()
