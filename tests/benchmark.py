@@ -115,14 +115,30 @@ def child(fused, steps):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def launch(path, cpu=None):
+    """Start a whole default run of a script from its own folder, pinned to one CPU if `cpu` is given."""
+    proc = subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
+                            stdout=subprocess.DEVNULL)
+    if cpu is not None:
+        os.sched_setaffinity(proc.pid, {cpu})
+    return proc
+
+
+def check(proc, path):
+    """Stop the benchmark if a finished run failed: its time would mean nothing."""
+    if proc.returncode != 0:
+        sys.exit(f'{path} failed with exit code {proc.returncode}')
+
+
 def whole_runs(other, runs):
     """Alternate whole default runs of this script and of another, and return the wall times."""
     times = {'this': [], 'other': []}
     for _ in range(runs):
         for key, path in (('this', SCRIPT), ('other', other)):
             start = time.perf_counter()
-            subprocess.run([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
-                           stdout=subprocess.DEVNULL, check=True)
+            proc = launch(path)
+            proc.wait()
+            check(proc, path)
             times[key].append(time.perf_counter() - start)
     return times
 
@@ -136,25 +152,15 @@ def side_by_side(other, swap=False):
         sys.exit('--side-by-side needs at least 2 CPUs')
     other_cpu, this_cpu = (cpus[1], cpus[0]) if swap else (cpus[0], cpus[1])
 
-    def start(path, cpu):
-        proc = subprocess.Popen([sys.executable, path], cwd=os.path.dirname(os.path.abspath(path)),
-                                stdout=subprocess.DEVNULL)
-        os.sched_setaffinity(proc.pid, {cpu})
-        return proc
-
-    def check(proc, path):
-        if proc.returncode != 0:
-            sys.exit(f'{path} failed with exit code {proc.returncode}')
-
     other_start = time.perf_counter()
-    other_proc = start(other, other_cpu)
+    other_proc = launch(other, other_cpu)
     other_end = []                                 # a thread notes the moment the other one finishes
     waiter = threading.Thread(target=lambda: (other_proc.wait(), other_end.append(time.perf_counter())))
     waiter.start()
     this_times = []
     while not other_end:
         begin = time.perf_counter()
-        this_proc = start(SCRIPT, this_cpu)
+        this_proc = launch(SCRIPT, this_cpu)
         this_proc.wait()
         check(this_proc, SCRIPT)
         if not other_end:                          # a run that outlasts the other one is not counted
