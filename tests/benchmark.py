@@ -1,6 +1,6 @@
 """Speed benchmark for microgpt_teaching.py. Run it by hand; pytest does not collect it.
 
-    python tests/benchmark.py                 # 50 training steps with fused_ops on and off, 3 times each
+    python tests/benchmark.py                 # 50 training steps with speed_tricks on (fused) and off (atomic), 3 times each
     python tests/benchmark.py --steps=200 --repeat=5
                                               # more steps and repeats, steadier figures
     python tests/benchmark.py --compare=/path/to/other_microgpt.py --runs=3
@@ -15,7 +15,7 @@ Each measurement runs in a fresh Python process. Training uses the shipped input
 settings (including the learning-rate schedule of a 1000-step run); only the first --steps steps are
 timed. The fused and atomic runs alternate, and the speeds are medians over --repeat runs.
 Graph sizes (nodes and edges per step, averaged over the steps) are counted in a second, untimed run
-of the same steps, because an off ReLU cuts its branch: the size depends on the parameters of each step.
+of the same steps, because the MLP leaves out the units that are off: the size depends on the parameters of each step.
 Peak memory is the process's maximum resident set size after the timed run (Unix only).
 
 On a shared machine whose speed drifts, the side-by-side mode is the fairest comparison: both
@@ -63,24 +63,19 @@ def fresh_start(mg):
 def train_steps(mg, start, steps):
     """Train the first `steps` steps of a default run from `start`; returns the step losses."""
     state, train_docs, tok = start
-
-    class StopAfter:
-        stop_requested = False
-
-    stopper = StopAfter()
-
-    def on_step(step, loss):
+    losses = []
+    for step, loss, lr in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps):
+        losses.append(loss)
         if step == steps:
-            stopper.stop_requested = True
-
-    return mg.train(state, mg.flatten(state), train_docs, tok, ctrl_c=stopper, on_step=on_step)
+            break
+    return losses
 
 
 def measure(fused, steps):
     """Runs inside a child process; prints one JSON line."""
     sys.path.insert(0, ROOT)
     import microgpt_teaching as mg
-    mg.fused_ops = fused
+    mg.speed_tricks = fused
     gc.disable()                                   # as the script's own main() does
     start = fresh_start(mg)
     began = time.perf_counter()
@@ -92,7 +87,7 @@ def measure(fused, steps):
         peak_mib = peak / 2 ** 20 if sys.platform == 'darwin' else peak / 1024   # macOS: bytes; Linux: KiB
     except ImportError:
         peak_mib = None
-    # The graph's size depends on the parameters (an off ReLU cuts its branch), so the graphs are counted
+    # The graph's size depends on the parameters (off MLP units are left out), so the graphs are counted
     # in a second, untimed run of the same steps, just before each backward pass.
     sizes = []
     backward = mg.Value.backward

@@ -1,4 +1,4 @@
-"""Every Value operation against central finite differences, in float64."""
+"""自动求导：每个运算的前向值，以及梯度和 float64 中心差分的对照。"""
 import math
 import random
 
@@ -63,11 +63,69 @@ def test_unary_ops(mg, name):
 
 
 def test_relu_negative_side(mg):
+    """ReLU 关着时：输出 0，局部导数 0，梯度只从旁边那条 + a 的路回来。"""
     a = mg.Value(-0.8)
     check(mg, lambda: a.relu() * 3.0 + a, [a])
-    assert a.grad == pytest.approx(1.0)          # relu blocks its path, only the direct "+ a" path remains
+    assert a.grad == pytest.approx(1.0)
     off = a.relu()
-    assert off.data == 0.0 and not off._children  # an off relu is a constant: nothing links it back to a
+    assert off.data == 0.0 and off._local_grads == (0.0,)     # 课本写法：仍连着 a，只是导数为 0
+
+
+def test_relu_at_exactly_zero_is_off(mg):
+    """抓 relu 写成 >= 的错误：在 0 处取导数 0（惯例），而不是 1。"""
+    a = mg.Value(0.0)
+    out = a.relu()
+    out.backward()
+    assert out.data == 0.0 and a.grad == 0.0
+
+
+# 前向的值：梯度检查只拿一个运算和它自己比，算错的值也会和自己的差分吻合，所以值要单独对照
+FORWARD = [
+    ('a + b', lambda a, b: a + b, 2.0 + -3.0),
+    ('a - b', lambda a, b: a - b, 2.0 - -3.0),
+    ('a * b', lambda a, b: a * b, 2.0 * -3.0),
+    ('a / b', lambda a, b: a / b, 2.0 / -3.0),
+    ('-a', lambda a, b: -a, -2.0),
+    ('a ** 3', lambda a, b: a ** 3, 8.0),
+    ('a ** -0.5', lambda a, b: a ** -0.5, 2.0 ** -0.5),
+    ('a.log()', lambda a, b: a.log(), math.log(2.0)),
+    ('a.exp()', lambda a, b: a.exp(), math.exp(2.0)),
+    ('a.relu()', lambda a, b: a.relu(), 2.0),
+    ('b.relu()', lambda a, b: b.relu(), 0.0),
+    ('2.5 + a', lambda a, b: 2.5 + a, 4.5),
+    ('2.5 - a', lambda a, b: 2.5 - a, 0.5),
+    ('2.5 * a', lambda a, b: 2.5 * a, 5.0),
+    ('2.5 / a', lambda a, b: 2.5 / a, 1.25),
+    ('a + 1.5', lambda a, b: a + 1.5, 3.5),
+    ('a - 1.5', lambda a, b: a - 1.5, 0.5),
+    ('a * 1.5', lambda a, b: a * 1.5, 3.0),
+    ('a / 4.0', lambda a, b: a / 4.0, 0.5),
+]
+
+
+@pytest.mark.parametrize('expr, f, expected', FORWARD, ids=[e for e, _, _ in FORWARD])
+def test_forward_values(mg, expr, f, expected):
+    """每个运算（包括 2.5 - a 这种“数字在左边”的）算出的值本身要对：抓 2.5 - a 算成 a - 2.5 这类错误。"""
+    a, b = mg.Value(2.0), mg.Value(-3.0)
+    assert f(a, b).data == pytest.approx(expected, rel=1e-15)
+
+
+def test_repr_shows_value_and_grad(mg):
+    """打印一个节点时看得到它的值和梯度（像 micrograd 一样），调试时才知道发生了什么。"""
+    a = mg.Value(1.5)
+    (a * 2.0).backward()
+    assert repr(a) == 'Value(data=1.5, grad=2.0)'
+
+
+def test_a_node_can_be_sorted_again_after_backward(mg):
+    """抓“反向传播后没擦掉访问标记”的错误：同一个中间节点用在第二张图里，梯度仍要传到叶子。"""
+    x = mg.Value(3.0)
+    hidden = x * 2.0                     # 两张图共用的中间节点
+    (hidden * 1.0).backward()
+    assert x.grad == 2.0
+    x.grad = hidden.grad = 0.0           # 中间节点的 grad 不会自动清零（见 backward 的注释）
+    (hidden * 5.0).backward()
+    assert x.grad == 10.0
 
 
 @pytest.mark.parametrize('name', sorted(BINARY))
@@ -108,11 +166,11 @@ def test_fused_dot_sum_cross_entropy(mg):
     rng = random.Random(3)
     a = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
     b = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
-    check(mg, lambda: mg.Value.dot(a, b), a + b)
-    check(mg, lambda: mg.Value.dot(a, a), a)                       # the same list twice, as in rmsnorm
-    check(mg, lambda: mg.Value.sum(a) * mg.Value.sum(b), a + b)
+    check(mg, lambda: mg.Value.fused_dot(a, b), a + b)
+    check(mg, lambda: mg.Value.fused_dot(a, a), a)                       # the same list twice, as in rmsnorm
+    check(mg, lambda: mg.Value.fused_sum(a) * mg.Value.fused_sum(b), a + b)
     for target in (0, 3, 5):
-        check(mg, lambda: mg.Value.cross_entropy(a, target), a)
+        check(mg, lambda: mg.Value.fused_cross_entropy(a, target), a)
 
 
 def test_fused_ops_equal_atomic_ops(mg):
@@ -121,7 +179,7 @@ def test_fused_ops_equal_atomic_ops(mg):
     b = [mg.Value(rng.gauss(0, 2)) for _ in range(9)]
     results = {}
     for fused in (True, False):
-        mg.fused_ops = fused
+        mg.speed_tricks = fused
         for v in a + b:
             v.grad = 0.0
         out = mg.dot(a, b) * mg.add_all(b) + mg.cross_entropy(a, 4)
@@ -132,7 +190,7 @@ def test_fused_ops_equal_atomic_ops(mg):
 
 def test_cross_entropy_gradient_is_p_minus_onehot(mg):
     logits = [mg.Value(z) for z in (1.0, 2.0, 0.5)]
-    loss = mg.Value.cross_entropy(logits, 1)
+    loss = mg.Value.fused_cross_entropy(logits, 1)
     loss.backward()
     total = sum(math.exp(z) for z in (1.0, 2.0, 0.5))
     p = [math.exp(z) / total for z in (1.0, 2.0, 0.5)]

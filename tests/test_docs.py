@@ -42,10 +42,10 @@ def test_readme_settings_table_matches_the_script(mg):
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
     text = read(README)
-    blocks = code_blocks(text, 'bash')
-    assert blocks[0].strip() == 'python microgpt_teaching.py'
-    test_command = blocks[1].strip()
-    assert test_command == 'python -m pip install pytest && python -m pytest'
+    blocks = [block.strip() for block in code_blocks(text, 'bash')]
+    assert blocks[0] == 'python microgpt_teaching.py'
+    test_command = 'python -m pip install pytest && python -m pytest'
+    assert test_command in blocks[:4]
     assert test_command in read(os.path.join(ROOT, '.ci', 'run'))
 
 
@@ -82,9 +82,9 @@ def test_demo_blocks_in_the_tutorial_run_and_print_what_they_show(mg, capsys):
 
 
 def test_tutorial_chapters_mirror_the_script_sections():
-    sections = re.findall(r'^# (\d\. .+)$', read(SCRIPT), flags=re.M)
-    chapters = re.findall(r'^## (\d\. .+)$', read(TUTORIAL), flags=re.M)
-    assert len(sections) == 9 and chapters == sections
+    sections = re.findall(r'^# (\d+\. .+)$', read(SCRIPT), flags=re.M)
+    chapters = re.findall(r'^## (\d+\. .+)$', read(TUTORIAL), flags=re.M)
+    assert len(sections) == 11 and chapters == sections
 
 
 def github_anchor(heading):

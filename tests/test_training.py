@@ -8,18 +8,14 @@ import pytest
 from conftest import ROOT
 
 
-class StopAfter:
-    """Stands in for the Ctrl-C handler: asks train() to stop after a given step."""
-
-    def __init__(self, steps):
-        self.steps = steps
-        self.stop_requested = False
-        self.losses = []
-
-    def on_step(self, step, loss):
-        self.losses.append(loss)
-        if step == self.steps:
-            self.stop_requested = True
+def first_steps(mg, state, train_docs, tok, steps):
+    """前 steps 步的损失（默认设置下的学习率日程）。"""
+    losses = []
+    for step, loss, lr in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps):
+        losses.append(loss)
+        if step == steps:
+            break
+    return losses
 
 
 def setup_default_run(mg):
@@ -33,16 +29,14 @@ def setup_default_run(mg):
 
 def test_first_three_steps_match_the_reference(mg):
     train_docs, val_docs, tok, state = setup_default_run(mg)
-    stopper = StopAfter(3)
-    losses = mg.train(state, mg.flatten(state), train_docs, tok, ctrl_c=stopper, on_step=stopper.on_step)
+    losses = first_steps(mg, state, train_docs, tok, 3)
     assert [round(x, 4) for x in losses] == [3.3285, 3.3620, 3.3243]
 
 
 def test_first_three_steps_match_the_reference_with_the_atomic_graph(mg):
-    mg.fused_ops = False
+    mg.speed_tricks = False
     train_docs, val_docs, tok, state = setup_default_run(mg)
-    stopper = StopAfter(3)
-    losses = mg.train(state, mg.flatten(state), train_docs, tok, ctrl_c=stopper, on_step=stopper.on_step)
+    losses = first_steps(mg, state, train_docs, tok, 3)
     assert [round(x, 4) for x in losses] == [3.3285, 3.3620, 3.3243]
 
 
@@ -99,26 +93,68 @@ def test_tokenizer_round_trip(mg):
         assert tok.decode(tok.encode(doc)) == doc
 
 
-def fake_gpt(mg, favourite):
-    """A stand-in model that always gives one token a far higher score than the rest."""
-    def gpt(state, token_id, pos_id, keys, values):
+def fake_gpt(mg, favourite, calls=None):
+    """一个替身模型：永远给某一个 token 远高于其他的分数；calls 记下它被调用了几次。"""
+    def gpt(state, token_id, pos_id, keys, values, attention=None):
+        if calls is not None:
+            calls.append(pos_id)
         return [mg.Value(30.0 if i == favourite else 0.0) for i in range(4)]
     return gpt
 
 
 def test_sampling_stops_at_bos(mg, monkeypatch):
+    """抓“抽到 BOS 不停下”的错误：模型第一步就说结束，就只问它一次。"""
     tok = mg.Tokenizer(['abc'])
-    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.bos))
+    calls = []
+    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.bos, calls))
     random.seed(0)
     assert mg.sample_name(None, tok) == ''
+    assert calls == [0]
 
 
 def test_sampling_stops_at_block_size(mg, monkeypatch):
+    """名字最长 block_size 个字符：到了上下文的尽头就停。"""
     tok = mg.Tokenizer(['abc'])
     monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.char_to_id['b']))
     mg.block_size = 7
     random.seed(0)
     assert mg.sample_name(None, tok) == 'b' * 7
+
+
+def test_temperature_divides_the_logits(mg, monkeypatch):
+    """抓“温度乘上去而不是除”的错误：抽样用的概率必须是 softmax(z / T)。"""
+    tok = mg.Tokenizer(['abc'])
+    logits = [2.0, 1.0, 0.0, -1.0]
+    monkeypatch.setattr(mg, 'gpt', lambda *args, **kw: [mg.Value(z) for z in logits])
+    seen = []
+
+    def choices(population, weights):
+        seen.append(list(weights))
+        return [tok.bos]
+    monkeypatch.setattr(mg.random, 'choices', choices)
+    mg.temperature = 0.5
+    mg.sample_name(None, tok)
+    exps = [math.exp(z / 0.5) for z in logits]
+    assert seen[0] == pytest.approx([e / sum(exps) for e in exps], rel=1e-12)
+
+
+def test_softmax_survives_huge_logits(mg):
+    """抓“softmax 不减最大值”的错误：分数上千（温度 0.001 时很常见）时 e 的幂会溢出。"""
+    probs = mg.softmax([mg.Value(1000.0), mg.Value(0.0), mg.Value(-1000.0)])
+    assert [p.data for p in probs] == [1.0, 0.0, 0.0]
+    probs = mg.softmax([mg.Value(z) for z in (1.0, 2.0, 3.0)])
+    exps = [math.exp(z) for z in (1.0, 2.0, 3.0)]
+    assert [p.data for p in probs] == pytest.approx([e / sum(exps) for e in exps], rel=1e-12)
+
+
+def test_learning_rate_falls_linearly_to_one_step_above_zero(mg):
+    """抓学习率日程差一步的错误：第 1 步正好是 learning_rate，最后一步是它的 1/steps。"""
+    mg.n_embd, mg.n_head, mg.learning_rate = 8, 2, 0.01
+    random.seed(1)
+    tok = mg.Tokenizer(['ab', 'ba'])
+    state = mg.init_params(tok.vocab_size)
+    rates = [lr for _, _, lr in mg.train(state, mg.Adam(mg.flatten(state)), ['ab', 'ba'], tok, 4)]
+    assert rates == pytest.approx([0.01, 0.0075, 0.005, 0.0025], rel=1e-15)
 
 
 def small_run(mg, seed):
@@ -128,7 +164,7 @@ def small_run(mg, seed):
     train_docs, val_docs = mg.split_docs(docs)
     tok = mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
-    losses = mg.train(state, mg.flatten(state), train_docs, tok, on_step=lambda s, l: None)
+    losses = [loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps)]
     return losses, mg.evaluate(state, val_docs, tok), [mg.sample_name(state, tok) for _ in range(5)]
 
 
