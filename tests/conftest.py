@@ -1,4 +1,4 @@
-"""Shared helpers: the script imported as a module, and the script run as a program."""
+"""共用的辅助工具：把脚本当作模块导入 (import)，以及像用户那样把脚本当作程序运行。"""
 import os
 import subprocess
 import sys
@@ -9,12 +9,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
 sys.path.insert(0, ROOT)
 
-import microgpt_teaching  # noqa: E402  (importing must run nothing; test_cli checks that too)
+import microgpt_teaching  # noqa: E402  （导入时必须什么都不运行；test_cli 也检查这一点）
 
 
 @pytest.fixture
 def mg():
-    """The script as a module. Every setting is put back to its default after the test."""
+    """脚本本身（当作模块）。测试结束后，每个设置都恢复成默认值。"""
     saved = dict(microgpt_teaching.SETTINGS)
     yield microgpt_teaching
     for name, value in saved.items():
@@ -22,7 +22,7 @@ def mg():
 
 
 def run_script(*args, cwd=None, timeout=120):
-    """Run the script as a user would; output is decoded as UTF-8 whatever the locale."""
+    """像用户那样运行脚本；不管系统的区域设置 (locale) 是什么，输出都按 UTF-8 解码。"""
     env = dict(os.environ, PYTHONIOENCODING='utf-8')
     return subprocess.run([sys.executable, SCRIPT, *args], cwd=cwd or ROOT, env=env, timeout=timeout,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding='utf-8')

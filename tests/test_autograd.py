@@ -8,7 +8,7 @@ H = 1e-6
 
 
 def numeric_grad(f, leaf):
-    """(f(x + h) - f(x - h)) / 2h for one leaf; f rebuilds its graph from the leaves each call."""
+    """对一个叶子求中心差分 (f(x + h) - f(x - h)) / 2h；f 每次调用都从叶子重新建一遍图。"""
     old = leaf.data
     leaf.data = old + H
     up = f().data
@@ -55,9 +55,11 @@ BINARY = {
 
 @pytest.mark.parametrize('name', sorted(UNARY))
 def test_unary_ops(mg, name):
+    """只含一个 Value 的运算（-a、log、exp、relu、幂、与普通数字的加减乘除）的梯度都要和有限差分 (finite differences) 吻合：
+    抓 ln 的导数符号写反、a^k 的导数写成 k·a^k 这类局部导数写错的错误。"""
     rng = random.Random(name)
     for _ in range(5):
-        # positive inputs keep log, fractional powers and division defined; relu is checked on both sides below
+        # 输入取正数，log、分数次幂和除法才有定义；relu 的负数一侧和正好为 0 的情况在下面单独检查
         a = mg.Value(rng.uniform(0.2, 3.0))
         check(mg, lambda: UNARY[name](a), [a])
 
@@ -130,6 +132,7 @@ def test_a_node_can_be_sorted_again_after_backward(mg):
 
 @pytest.mark.parametrize('name', sorted(BINARY))
 def test_binary_ops(mg, name):
+    """两个 Value 的加、减、乘、除，对两个输入的梯度都要和有限差分吻合：抓乘法的两个局部导数写反（∂/∂a 写成了 a）这类错误。"""
     rng = random.Random(name)
     for _ in range(5):
         a, b = mg.Value(rng.uniform(-3, 3)), mg.Value(rng.uniform(0.3, 3.0))
@@ -137,12 +140,15 @@ def test_binary_ops(mg, name):
 
 
 def test_node_used_twice_accumulates(mg):
+    """a·a + a 里 a 被用了三次，三条路的梯度要加起来（2a + 1）：抓反向传播把 += 写成 =、后到的梯度覆盖先到的错误。"""
     a = mg.Value(1.7)
     check(mg, lambda: a * a + a, [a])          # d/da (a² + a) = 2a + 1
     assert a.grad == pytest.approx(2 * 1.7 + 1, rel=1e-12)
 
 
 def test_composite_expression(mg):
+    """各种运算层层嵌套成一个大表达式，三个输入的梯度仍要和有限差分吻合：
+    抓只在运算嵌套时才露出来的链式法则错误，例如忘了乘上从父节点传来的梯度。"""
     rng = random.Random(7)
     a, b, c = (mg.Value(rng.uniform(0.5, 2.0)) for _ in range(3))
 
@@ -154,7 +160,9 @@ def test_composite_expression(mg):
 
 
 def test_worked_example_from_tutorial(mg):
-    # L = ln(relu(a·b + c)) with a = 2, b = -3, c = 10: a·b + c = 4, L = ln 4
+    """教程里手算的例子 L = ln(relu(a·b + c))：值是 ln 4，梯度是 (-3/4, 2/4, 1/4)，和教程写的一样。
+    抓反向传播的起点 ∂L/∂L 没设成 1（梯度就全是 0）这类错误。"""
+    # L = ln(relu(a·b + c))，a = 2，b = -3，c = 10：a·b + c = 4，L = ln 4
     a, b, c = mg.Value(2.0), mg.Value(-3.0), mg.Value(10.0)
     loss = (a * b + c).relu().log()
     loss.backward()
@@ -163,17 +171,21 @@ def test_worked_example_from_tutorial(mg):
 
 
 def test_fused_dot_sum_cross_entropy(mg):
+    """融合节点 fused_dot、fused_sum、fused_cross_entropy 的梯度要和有限差分吻合（包括 rmsnorm 里那样一个列表点乘它自己）：
+    抓点积的局部导数没交叉（∂s/∂a_i 写成 a_i）、交叉熵忘了减 one-hot 这类错误。"""
     rng = random.Random(3)
     a = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
     b = [mg.Value(rng.gauss(0, 1)) for _ in range(6)]
     check(mg, lambda: mg.Value.fused_dot(a, b), a + b)
-    check(mg, lambda: mg.Value.fused_dot(a, a), a)                       # the same list twice, as in rmsnorm
+    check(mg, lambda: mg.Value.fused_dot(a, a), a)                       # 同一个列表用两次，和 rmsnorm 里一样
     check(mg, lambda: mg.Value.fused_sum(a) * mg.Value.fused_sum(b), a + b)
     for target in (0, 3, 5):
         check(mg, lambda: mg.Value.fused_cross_entropy(a, target), a)
 
 
 def test_fused_ops_equal_atomic_ops(mg):
+    """dot、add_all、cross_entropy 用融合节点（speed_tricks=True）和用基本运算一步步搭，值和梯度都要相同：
+    抓两条路只有一条写错的错误，例如融合交叉熵的值忘了把减掉的最大值加回来。"""
     rng = random.Random(5)
     a = [mg.Value(rng.gauss(0, 2)) for _ in range(9)]
     b = [mg.Value(rng.gauss(0, 2)) for _ in range(9)]
@@ -189,6 +201,7 @@ def test_fused_ops_equal_atomic_ops(mg):
 
 
 def test_cross_entropy_gradient_is_p_minus_onehot(mg):
+    """交叉熵的值是 -ln p_target，对 logits 的梯度正好是 p - one-hot（p 按 softmax 手算）：抓梯度忘了减 one-hot 的错误。"""
     logits = [mg.Value(z) for z in (1.0, 2.0, 0.5)]
     loss = mg.Value.fused_cross_entropy(logits, 1)
     loss.backward()
@@ -199,6 +212,8 @@ def test_cross_entropy_gradient_is_p_minus_onehot(mg):
 
 
 def test_backward_on_a_100000_node_chain(mg):
+    """十万个节点串成一条链也能反向传播，梯度也对：抓用递归做拓扑排序的写法
+    （Python 默认只允许约 1000 层递归，会报 RecursionError）。"""
     x = mg.Value(0.5)
     y = x
     for _ in range(100_000):
@@ -208,8 +223,10 @@ def test_backward_on_a_100000_node_chain(mg):
 
 
 def test_backward_on_a_deep_chain_with_paths_of_different_depth(mg):
-    # each link reaches y by a short path (y * 0.5) and a longer one ((y * 0.25) * 2.0): a node must not be
-    # processed before both of its users, or the gradient that arrives later is lost
+    """很深的图里每个节点都经一短一长两条路被用到，梯度仍要全部传到 x（正确答案是 1）：
+    抓拓扑排序出错、节点在所有用到它的节点之前就被处理的错误（那样后到的梯度会丢掉）。"""
+    # 每一环都经两条路用到 y：短的 (y * 0.5) 和长的 ((y * 0.25) * 2.0)。一个节点要等用到它的两个节点
+    # 都处理完才能处理，否则后到的那份梯度就丢了
     x = mg.Value(0.3)
     y = x
     for _ in range(30_000):

@@ -1,4 +1,4 @@
-"""The README and the tutorial stay true to the script: settings table, code excerpts, links."""
+"""README 和教程要和脚本保持一致：设置表、代码摘录、链接。"""
 import ast
 import os
 import re
@@ -28,19 +28,22 @@ def normalised(text):
 
 
 def test_script_uses_python_3_8_grammar():
+    """脚本只用 Python 3.8 就有的语法：抓用了更新的语法（例如 match 语句），在老版本 Python 上一运行就报 SyntaxError 的错误。"""
     ast.parse(read(SCRIPT), feature_version=(3, 8))
 
 
 def test_readme_settings_table_matches_the_script(mg):
+    """README 的设置表和脚本第 0 节逐项一致（名字、默认值、类型、顺序）：抓改了脚本的默认值或加了设置，却忘了改 README 的错误。"""
     rows = re.findall(r'^\| `(\w+)` \| `([^`]*)` \|', read(README), flags=re.M)
     table = {name: ast.literal_eval(default) for name, default in rows}
     assert table == mg.SETTINGS
-    assert [name for name, _ in rows] == list(mg.SETTINGS)          # same order as in the script
+    assert [name for name, _ in rows] == list(mg.SETTINGS)          # 顺序和脚本里一样
     for name, default in rows:
         assert type(ast.literal_eval(default)) is type(mg.SETTINGS[name])
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
+    """README 给出运行命令和测试命令，CI（.ci/run）运行的正是这条测试命令：抓 README 里写的命令和实际用的不一致的错误。"""
     text = read(README)
     blocks = [block.strip() for block in code_blocks(text, 'bash')]
     assert blocks[0] == 'python microgpt_teaching.py'
@@ -50,6 +53,8 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
 
 
 def test_every_python_block_in_the_tutorial_is_marked_and_excerpts_are_in_the_script():
+    """教程里每个 Python 代码块的第一行都标明是“摘自脚本”还是“演示代码”，摘录要和脚本逐字相同（空白不计）：
+    抓改了脚本却没改教程里那段摘录的错误。"""
     blocks = code_blocks(read(TUTORIAL), 'python')
     assert len(blocks) >= 20
     script = normalised(read(SCRIPT))
@@ -64,8 +69,8 @@ def test_every_python_block_in_the_tutorial_is_marked_and_excerpts_are_in_the_sc
 
 
 def test_demo_blocks_in_the_tutorial_run_and_print_what_they_show(mg, capsys):
-    """Blocks that are not excerpts are small demonstrations: each one must run as printed, and where it
-    shows its output (comment lines after '# 输出：'), it must print exactly that."""
+    """不是摘录的代码块是小演示：每一块都要能照原样运行；写出了输出的（'# 输出：' 后面的注释行），打印的必须正好是那些。
+    抓教程里的演示代码跑不通、或写的输出和实际不符的错误。"""
     shown = 0
     for block in code_blocks(read(TUTORIAL), 'python'):
         first, _, body = block.partition('\n')
@@ -82,6 +87,7 @@ def test_demo_blocks_in_the_tutorial_run_and_print_what_they_show(mg, capsys):
 
 
 def test_tutorial_chapters_mirror_the_script_sections():
+    """教程的章节标题（## 开头）和脚本的 11 个小节标题一字不差、顺序相同：抓脚本的小节加了、改了或调换了，教程却没跟上的错误。"""
     sections = re.findall(r'^# (\d+\. .+)$', read(SCRIPT), flags=re.M)
     chapters = re.findall(r'^## (\d+\. .+)$', read(TUTORIAL), flags=re.M)
     assert len(sections) == 11 and chapters == sections
@@ -95,7 +101,7 @@ def github_anchor(heading):
 
 def anchors_of(path):
     found, seen = set(), {}
-    text = re.sub(r'^```.*?^```', '', read(path), flags=re.M | re.S)   # headings inside code do not count
+    text = re.sub(r'^```.*?^```', '', read(path), flags=re.M | re.S)   # 代码块里的标题不算
     for heading in re.findall(r'^#{1,6} (.+)$', text, flags=re.M):
         anchor = github_anchor(heading)
         found.add(anchor if anchor not in seen else f'{anchor}-{seen[anchor]}')
@@ -105,6 +111,8 @@ def anchors_of(path):
 
 @pytest.mark.parametrize('doc', [README, TUTORIAL])
 def test_local_links_and_anchors_exist(doc):
+    """README 和教程里的每个本地链接都指向存在的文件，带 # 的还要指向存在的标题（按 GitHub 生成锚点的规则）：
+    抓改了标题或文件名后留下的死链接。"""
     text = re.sub(r'^```.*?^```', '', read(doc), flags=re.M | re.S)
     links = re.findall(r'\]\(([^)\s]+)\)', text)
     local = [link for link in links if not re.match(r'[a-z]+:', link)]

@@ -169,7 +169,7 @@ def test_print_losses_without_training(mg, capsys):
     """抓的 bug：--num_steps=0 时仍打印“训练前 / 训练后”两行相同的数，让人以为训练了却没进步。"""
     mg.print_losses(3.3, 3.3, 2.8, 27, False)
     out = capsys.readouterr().out
-    assert '现在的模型（没有训练）' in out and '训练前' not in out and '训练后 ' not in out
+    assert '模型（这次没有训练）' in out and '训练前' not in out and '训练后 ' not in out
 
 
 def test_sample_labels_and_counts(mg, capsys):
