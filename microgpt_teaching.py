@@ -1191,7 +1191,7 @@ def print_losses(before, after, bigram, vocab_size, trained):
     if trained:
         rows += [('训练前', before), ('训练后', after)]
     else:
-        rows += [('模型（这次没有训练）', after)]
+        rows += [('读回的模型（这次没再训练）' if load_path else '没有训练的模型（随机参数）', after)]
     rows += [(f'对照：均匀猜测 ln({vocab_size})', uniform), ('对照：二元语法模型', bigram)]
     width = max(display_width(label) for label, _ in rows) + 2
     print(f'留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失）：')

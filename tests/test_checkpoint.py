@@ -119,7 +119,7 @@ def test_reloaded_model_gives_the_same_loss_and_samples(trained):
     assert run2.returncode == 0, run2.stderr
     assert '开始训练' not in run2.stdout and '模型：读自' in run2.stdout
     after = held_out_loss(trained['stdout'], '训练后')
-    assert held_out_loss(run2.stdout, '模型（这次没有训练）') == after
+    assert held_out_loss(run2.stdout, '读回的模型（这次没再训练）') == after
     assert float(after) == pytest.approx(json.loads(trained['text'])['val_loss'], abs=5e-5)
     assert float(after) != pytest.approx(float(held_out_loss(trained['stdout'], '训练前')), abs=1e-3)
     first, second = sample_lines(trained['stdout']), sample_lines(run2.stdout)

@@ -169,7 +169,10 @@ def test_print_losses_without_training(mg, capsys):
     """抓的 bug：--num_steps=0 时仍打印“训练前 / 训练后”两行相同的数，让人以为训练了却没进步。"""
     mg.print_losses(3.3, 3.3, 2.8, 27, False)
     out = capsys.readouterr().out
-    assert '模型（这次没有训练）' in out and '训练前' not in out and '训练后 ' not in out
+    assert '没有训练的模型（随机参数）' in out and '训练前' not in out and '训练后 ' not in out
+    mg.load_path = 'model.json'                      # 读回的模型：标签要说它训练过，只是这次没再训练
+    mg.print_losses(2.36, 2.36, 2.44, 27, False)
+    assert '读回的模型（这次没再训练）' in capsys.readouterr().out
 
 
 def test_sample_labels_and_counts(mg, capsys):
