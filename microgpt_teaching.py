@@ -1298,7 +1298,8 @@ def print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tok
         print(f'没有留出验证集（val_size={val_size}，或数据不到 10 行），跳过验证损失。')
         return
     if len(step_losses) >= 2:
-        print('\n'.join(loss_chart(step_losses, loss_before, loss_after)) + '\n')
+        chart = loss_chart(step_losses, loss_before, loss_after, max_width=min(80, terminal_width() - 1))
+        print('\n'.join(chart) + '\n')
     print_losses(loss_before, loss_after, bigram_loss(train_docs, val_docs, tokenizer),
                  tokenizer.vocab_size, bool(step_losses))
     for note in diagnose(loss_before, loss_after, len(step_losses), train_docs, val_docs, tokenizer.vocab_size):
