@@ -47,7 +47,7 @@ beta1 = 0.85              # Adam 一阶矩（梯度的滑动平均）的衰减�
 beta2 = 0.99              # Adam 二阶矩（梯度平方的滑动平均）的衰减系数，取值 [0, 1)
 eps_adam = 1e-8           # Adam 分母里的小常数，防止除以 0
 num_steps = 1000          # 训练步数；每一步学一个名字。0 表示不训练（读回的模型直接采样，或看看没训练的模型说什么）
-temperature = 0.5         # 采样温度（至少 0.001）：越小越保守（常见名字），越大越大胆（怪名字）
+temperature = 0.5         # 采样温度（至少 0.001，再小也和 0.001 一样总选最可能的）：越小越保守（常见名字），越大越大胆（怪名字）
 num_samples = 20          # 训练结束后编多少个名字
 val_size = 200            # 留出验证集的行数（最多占全部数据的十分之一），这些行不参与训练
 init_std = 0.08           # 参数初始值的高斯（正态）分布标准差
@@ -607,8 +607,14 @@ def check_checkpoint(ckpt):
     def bad(problem):
         raise UserError(f'模型文件有问题：{problem}', 1)
 
-    def is_number(x):
-        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    def is_number(x):                      # 有限的数（JSON 里 true/false 不算数）
+        try:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        except OverflowError:              # 比小数能表示的还大的整数
+            return False
+
+    def is_count(x):                       # 不小于 0 的整数，而且不大得离谱
+        return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 53
 
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         bad(f'它不是 microGPT 教学版存的模型文件（没有 "format": "{CHECKPOINT_FORMAT}"）')
@@ -620,7 +626,7 @@ def check_checkpoint(ckpt):
     shape = ckpt['settings']
     if not isinstance(shape, dict) or sorted(shape) != sorted(SHAPE_SETTINGS):
         bad(f'"settings" 应该正好有 {", ".join(SHAPE_SETTINGS)} 这几项')
-    if not all(isinstance(shape[k], int) and not isinstance(shape[k], bool) and shape[k] >= 1 for k in shape):
+    if not all(is_count(shape[k]) and shape[k] >= 1 for k in shape):
         bad('"settings" 里的形状必须都是正整数')
     if shape['n_embd'] % shape['n_head'] or shape['block_size'] < 2:
         bad(f'"settings" 不成立：n_embd={shape["n_embd"]}，n_head={shape["n_head"]}，block_size={shape["block_size"]}')
@@ -628,13 +634,18 @@ def check_checkpoint(ckpt):
     if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
             or vocab != sorted(set(vocab))):
         bad('"vocabulary" 应该是按顺序排好、互不相同的单个字符组成的列表')
-    if not (isinstance(ckpt['steps_trained'], int) and ckpt['steps_trained'] >= 0):
+    if any('\ud800' <= c <= '\udfff' for c in vocab):    # 落单的代理码位：不是真正的字符，也没法写回 UTF-8
+        bad('"vocabulary" 里有不是字符的代码（落单的 UTF-16 代理码位）')
+    if not is_count(ckpt['steps_trained']):
         bad('"steps_trained" 应该是不小于 0 的整数')
     if ckpt['val_loss'] is not None and not is_number(ckpt['val_loss']):
         bad('"val_loss" 应该是一个有限的数字（或 null）')
     adam = ckpt['adam']
-    if not isinstance(adam, dict) or not isinstance(adam.get('t'), int) or adam['t'] < 0:
+    if not isinstance(adam, dict) or not is_count(adam.get('t')):
         bad('"adam" 里应该有不小于 0 的整数 "t"')
+    if not isinstance(ckpt['params'], dict) or 6 * shape['n_layer'] > len(ckpt['params']):
+        # 先挡住离谱的层数：每层 6 个矩阵，文件里没有那么多矩阵，就不必（也不该）去建那么长的清单
+        bad(f'"params" 里的矩阵不够 n_layer={shape["n_layer"]} 层用（每层 6 个）')
     # 每个矩阵应有的形状：与 init_params 按这些设置建出来的完全一致
     shapes = param_shapes(len(vocab) + 1, shape['n_layer'], shape['n_embd'], shape['block_size'])
     for where, mats in (('params', ckpt['params']), ('adam.m', adam.get('m')), ('adam.v', adam.get('v'))):
@@ -649,6 +660,8 @@ def check_checkpoint(ckpt):
                 bad(f'"{where}" 里的矩阵 {name} 应该是 {rows} 行 × {cols} 列')
             if not all(is_number(x) for row in mat for x in row):
                 bad(f'"{where}" 里的矩阵 {name} 有不是有限数字的值（例如 NaN 或 Infinity）')
+            if where == 'adam.v' and any(x < 0 for row in mat for x in row):
+                bad(f'"adam.v" 是梯度平方的平均，不能是负数（矩阵 {name} 里有负数）')
 
 
 def load_checkpoint(path):
@@ -659,7 +672,7 @@ def load_checkpoint(path):
     if os.path.isdir(path):
         raise UserError(f'{shown} 是一个文件夹，不是模型文件。请用 --load_path=文件路径 指定一个 .json 文件。', 1)
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:     # -sig：在 Windows 记事本里另存过也能读（见 load_docs）
             text = f.read()
     except OSError as e:
         raise UserError(f'无法读取模型文件 {shown}（{e.strerror}）。', 1) from None
@@ -672,6 +685,8 @@ def load_checkpoint(path):
             raise UserError(f'模型文件 {shown} 不完整：JSON 在文件末尾突然断了（可能只复制了一部分）。'
                             f'请重新保存一次。', 1) from None
         raise UserError(f'{shown} 不是模型文件：第 {e.lineno} 行第 {e.colno} 列不是合法的 JSON。', 1) from None
+    except (ValueError, RecursionError):                 # 位数多得离谱的整数、嵌套深得离谱的列表
+        raise UserError(f'{shown} 不是模型文件：JSON 里有位数太多的数字或嵌套太深的列表。', 1) from None
     try:
         check_checkpoint(ckpt)
     except UserError as e:
@@ -860,7 +875,7 @@ def perplexity(loss):
 # 10. 主程序和命令行 (main and command line)
 # =============================================================================
 # 前面是课程本身；这里是让它成为一个好用的程序的部分：读命令行、检查设置、显示进度、
-# 处理 Ctrl-C、把结果讲给你听。run() 把前面各节按顺序串起来。
+# 处理 Ctrl-C、把结果讲给你听。run() 把前面各节串起来。
 
 PATH_SETTINGS = ('input_path', 'save_path', 'load_path')
 MAX_SHOWN_CHARS = 60        # 词表太大（例如汉字）时，概况里只列出前这么多个字符
@@ -925,7 +940,8 @@ def apply_overrides(argv):
             raise UserError(f'没有叫 {name} 的设置。{hint}运行 python microgpt_teaching.py --help 可以列出全部设置。', 2)
         if text is None:                             # --名字 值：值是下一个参数
             if i + 1 >= len(argv) or argv[i + 1].startswith('--'):
-                raise UserError(f'--{name} 后面缺少值。请写成 --{name}=值，例如 --{name}={SETTINGS[name]}', 2)
+                example = SETTINGS[name] if SETTINGS[name] != '' else {'prompt': 'ma', 'explain': 'emma'}.get(name, 'model.json')
+                raise UserError(f'--{name} 后面缺少值。请写成 --{name}=值，例如 --{name}={example}', 2)
             i += 1
             text = argv[i]
         value = parse_value(name, text)
@@ -958,7 +974,7 @@ def validate_settings():
         if not globals()[name] > 0:
             fail(name, '它必须大于 0')
     if not temperature >= 0.001:
-        fail('temperature', '它至少是 0.001（温度越小越保守；再小，logits / temperature 会溢出）')
+        fail('temperature', '它至少是 0.001（温度是除数，不能是 0；0.001 已经几乎总是选概率最大的字符）')
     for name in ('beta1', 'beta2'):
         if not 0 <= globals()[name] < 1:
             fail(name, '它必须在 [0, 1) 之间，即 0 ≤ 值 < 1')
@@ -1212,8 +1228,8 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     notes = []
     uniform = math.log(vocab_size)
     passes = steps / len(train_docs)
-    if after > EXPLODED_FACTOR * uniform:
-        notes.append(f'留出集损失 {after:.1f} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，'
+    if not after <= EXPLODED_FACTOR * uniform:            # “not <=” 让 NaN（算不出数）也算爆炸
+        notes.append(f'留出集损失 {after:.4g} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，'
                      f'参数被推到了很离谱的地方。请把 learning_rate 调小（现在是 {learning_rate}，默认 {SETTINGS["learning_rate"]}）。')
         return notes
     if passes >= 1 and (after > before or after > uniform):
@@ -1308,11 +1324,12 @@ def print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tok
 
 def save_model(state, tokenizer, optimizer, steps_trained, val_loss):
     target = script_dir_path(save_path)
+    replaced = '，替换了原来的模型文件' if os.path.exists(target) else ''
     try:
         write_atomically(target, checkpoint_json(state, tokenizer, optimizer, steps_trained, val_loss))
     except OSError as e:
         raise UserError(f'保存模型到 {shown_path(target)} 失败（{e.strerror}）。原来在那里的文件没有被改动。', 1) from None
-    print(f'\n模型已保存到 {shown_path(target)}（共训练 {steps_trained} 步）。'
+    print(f'\n模型已保存到 {shown_path(target)}（共训练 {steps_trained} 步{replaced}）。'
           f'下次可以用 --load_path={shown_path(target)} --num_steps=0 直接采样。')
 
 
@@ -1322,14 +1339,18 @@ def sample_all(state, tokenizer):
     status = Status('采样', num_samples, '个')
     samples = []
     for i in range(num_samples):
-        samples.append(sample_name(state, tokenizer, prompt))
+        try:
+            samples.append(sample_name(state, tokenizer, prompt))
+        except ValueError:                 # random.choices：概率里有 inf 或 NaN
+            raise UserError('模型算出的概率不是有限的数（参数大得溢出了），没法采样。'
+                            f'请调小 learning_rate（现在是 {learning_rate}）或 init_std（现在是 {init_std}）重新训练。', 1) from None
         status.update(i + 1)
     status.finish()
     return samples
 
 
 def run(argv):
-    """整个程序：按第 1–9 节的顺序，一步一步来。"""
+    """整个程序：读数据 → 分词 → 建参数（有模型文件就读回）→ 训练 → 报告 → 保存 → 采样 → 看模型内部。"""
     if '-h' in argv or '--help' in argv:
         print(settings_help())
         return 0

@@ -192,7 +192,28 @@ BAD_FILES = {
     'missing_matrix': (lambda text: edited(text, drop_matrix), ['缺少', 'layer0.mlp_fc2']),
     'missing_row': (lambda text: edited(text, drop_row), ['wte', '25 行 × 8 列']),
     'nan': (lambda text: edited(text, put_nan), ['lm_head', 'NaN']),
+    'negative_v': (lambda text: edited(text, lambda c: c['adam']['v']['wte'][0].__setitem__(0, -1.0)), ['adam.v', '负数']),
+    'huge_integer': (lambda text: edited(text, lambda c: c.update(val_loss=10 ** 400)), ['val_loss']),
+    'step_count_true': (lambda text: edited(text, lambda c: c['adam'].update(t=True)), ['"t"']),
+    'absurd_n_layer': (lambda text: edited(text, lambda c: c['settings'].update(n_layer=10 ** 7)), ['n_layer=10000000']),
+    'nested_too_deep': (lambda text: '[' * 100000 + ']' * 100000, ['嵌套太深']),
 }
+
+
+def test_checkpoint_saved_by_notepad_with_a_bom_still_loads(trained, tmp_path):
+    """抓的 bug：在 Windows 记事本里打开、另存过的模型文件开头多了 BOM，被当成“不是合法的 JSON”。"""
+    path = tmp_path / 'bom.json'
+    path.write_bytes('\ufeff'.encode('utf-8') + trained['text'].encode('utf-8'))
+    result = load_run(trained, f'--load_path={path}')
+    assert result.returncode == 0, result.stderr
+    assert '读回的模型（这次没再训练）' in result.stdout
+
+
+def test_overflowing_parameters_stop_sampling_with_a_clear_message(tmp_path):
+    """抓的 bug：学习率大得离谱时参数溢出，概率里出现 inf/NaN，random.choices 抛 ValueError 回溯。"""
+    result = run_script('--n_embd=8', '--n_head=2', '--num_steps=1', '--learning_rate=1e150', '--val_size=0',
+                        '--num_samples=2', cwd=str(tmp_path))
+    assert_clean_failure(result, 1, '不是有限的数', 'learning_rate')
 
 
 @pytest.mark.parametrize('case', sorted(BAD_FILES))
