@@ -880,7 +880,13 @@ def perplexity(loss):
 # 处理 Ctrl-C、把结果讲给你听。run() 把前面各节串起来。
 
 PATH_SETTINGS = ('input_path', 'save_path', 'load_path')
-MAX_SHOWN_CHARS = 60        # 词表太大（例如汉字）时，概况里只列出前这么多个字符
+MAX_SHOWN_CHARS = 60        # 词表太大（例如汉字）时，概况和错误信息里只列出前这么多个字符
+
+
+def shown_vocabulary(tokenizer):
+    """词表里的字符连成一串，太长（例如汉字）时只留前 MAX_SHOWN_CHARS 个，后面加“…”。"""
+    chars = ''.join(tokenizer.chars)
+    return chars if len(chars) <= MAX_SHOWN_CHARS else chars[:MAX_SHOWN_CHARS] + '…'
 
 
 def script_dir_path(path):
@@ -1143,16 +1149,13 @@ def check_text_fits(name, text, tokenizer):
     """prompt、explain 里的每个字符都必须在词表里。"""
     unknown = sorted(set(text) - set(tokenizer.chars))
     if unknown:
-        known = ''.join(tokenizer.chars)
         raise UserError(f'--{name} 里有模型不认识的字符 {"".join(unknown)!r}。'
-                        f'模型认识的字符是：{known[:MAX_SHOWN_CHARS]}{"…" if len(known) > MAX_SHOWN_CHARS else ""}', 2)
+                        f'模型认识的字符是：{shown_vocabulary(tokenizer)}', 2)
 
 
 def print_overview(path, docs, train_docs, val_docs, tokenizer, params, changed, ckpt):
-    chars = ''.join(tokenizer.chars)
-    shown_chars = chars if len(chars) <= MAX_SHOWN_CHARS else chars[:MAX_SHOWN_CHARS] + '…'
     print(f'数据：{os.path.basename(path)}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(val_docs)} 行')
-    print(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_chars!r}')
+    print(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_vocabulary(tokenizer)!r}')
     print(f'参数：{len(params)} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}')
     if ckpt:
         print(f'模型：读自 {shown_path(script_dir_path(load_path))}（已训练 {ckpt["steps_trained"]} 步）')
@@ -1281,7 +1284,7 @@ def check_inputs(docs, tokenizer):
     unknown = sorted(set(''.join(docs)) - set(tokenizer.chars))
     if unknown:
         raise UserError(f'数据里有模型文件的词表里没有的字符：{"".join(unknown)!r}。这个模型只认识 '
-                        f'{"".join(tokenizer.chars)[:MAX_SHOWN_CHARS]!r}；请换一份数据，或者不用 --load_path 从头训练。', 1)
+                        f'{shown_vocabulary(tokenizer)!r}；请换一份数据，或者不用 --load_path 从头训练。', 1)
     check_text_fits('prompt', prompt, tokenizer)
     check_text_fits('explain', explain, tokenizer)
     if len(prompt) >= block_size:
