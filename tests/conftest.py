@@ -32,3 +32,14 @@ def write_lines(path, text, encoding='utf-8'):
     with open(path, 'w', encoding=encoding, newline='') as f:
         f.write(text)
     return str(path)
+
+
+def assert_clean_failure(result, code, *words):
+    """用户能自己改正的错误：给定的退出码，标准错误里正好一行“错误：……”，含有这些词，没有回溯。"""
+    out = result.stdout + result.stderr
+    assert result.returncode == code, out
+    assert 'Traceback' not in out
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('错误：'), result.stderr
+    for word in words:
+        assert word in result.stderr

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import run_script, write_lines
+from conftest import assert_clean_failure, run_script, write_lines
 
 NAMES = ['anna', 'bob', 'carla', 'dora', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jo', 'kim', 'lu', 'mia', 'ned',
          'ola', 'pam', 'ray', 'sam', 'tia', 'uma', 'val', 'wes', 'yan', 'abe', 'ben', 'cat', 'dan', 'eli',
@@ -23,17 +23,6 @@ def sample_lines(stdout):
 
 def held_out_loss(stdout, label):
     return re.search(rf'^  {label} +(\d+\.\d+) ', stdout, flags=re.M).group(1)
-
-
-def assert_clean_failure(result, code, *words):
-    """Exit code, exactly one line on stderr starting with 错误：, no traceback, the given words in it."""
-    out = result.stdout + result.stderr
-    assert result.returncode == code, out
-    assert 'Traceback' not in out
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('错误：'), result.stderr
-    for word in words:
-        assert word in result.stderr
 
 
 @pytest.fixture(scope='module')

@@ -7,17 +7,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SCRIPT, run_script, write_lines
+from conftest import ROOT, SCRIPT, assert_clean_failure, run_script, write_lines
 
 NAMES = ['anna', 'bob', 'carla', 'dora', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jo', 'kim', 'lu'] * 3
 SMALL = ('--n_embd=8', '--n_head=2', '--num_samples=5')
-
-
-def assert_clean_failure(result, code, *words):
-    assert result.returncode == code, result.stdout + result.stderr
-    assert 'Traceback' not in result.stdout + result.stderr
-    for word in words:
-        assert word in result.stderr
 
 
 def sample_lines(stdout):
