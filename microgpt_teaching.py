@@ -4,7 +4,7 @@ microGPT 教学版：只用 Python 标准库，从零训练一个很小的 GPT�
 它读入 input.txt（每行一个英文名字），学会“名字大概长什么样”，然后编出新的名字。
 从上往下读就是一个 GPT 的全部过程，每一节的编号与教程 microgpt_tutorial.md 的章节一一对应：
     0. 设置  1. 数据  2. 分词器  3. 自动求导  4. 参数  5. 模型  6. 训练  7. 采样
-    8. 保存和加载模型  9. 看模型内部  10. 主程序和命令行
+    8. 提速  9. 保存和加载模型  10. 看模型内部  11. 网页  12. 主程序和命令行
 
 用法：
     python microgpt_teaching.py                         # 默认设置：训练 1000 步，然后编 20 个名字
@@ -16,18 +16,27 @@ microGPT 教学版：只用 Python 标准库，从零训练一个很小的 GPT�
 
 导入本文件（import）不会运行任何东西；只有直接运行它才会开始训练。
 """
+import collections
+import contextlib
 import difflib
+import errno
 import gc
+import hashlib
+import html
 import json
 import math
 import operator
 import os
+import platform
 import random
 import re
+import shlex
 import shutil
 import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
 
@@ -51,12 +60,13 @@ temperature = 0.5         # 采样温度（至少 0.001，再小也和 0.001 一
 num_samples = 20          # 训练结束后编多少个名字
 val_size = 200            # 留出验证集的行数（最多占全部数据的十分之一），这些行不参与训练
 init_std = 0.08           # 参数初始值的高斯（正态）分布标准差
-speed_tricks = True       # True：用几个提速技巧（融合节点等，见教程 3.6、3.7 节）；False：完全照课本公式建图（慢几倍，数相同）
+speed_tricks = True       # True：用第 8 节的提速技巧；False：完全照第 3–7 节的课本公式计算（慢几倍，算出的数相同）
 log_every = 0             # 每隔几步打印一行训练进度；0 表示自动（终端里原地刷新，否则约每 5% 一行）
 save_path = ''            # 训练完把模型存到这个 JSON 文件（空 = 不保存）；相对路径的规则同 input_path
 load_path = ''            # 从这个 JSON 文件读回模型，代替随机初始化（空 = 不读）；形状和词表以文件为准
 prompt = ''               # 每个样本都以这段文字开头，模型接着往下写（空 = 从头编）
 explain = ''              # 训练后把这段文字喂给模型，逐位置打印它的预测和注意力（空 = 不打印），例如 emma
+html_path = ''            # 把这次运行画成一个网页（离线也能打开的 HTML 文件；空 = 不画）；相对路径的规则同 input_path
 
 # 上面每一个设置的名字和默认值。只收集“普通值”，所以 import 进来的模块不在其中。
 SETTINGS = {name: value for name, value in globals().items()
@@ -76,40 +86,14 @@ class UserError(Exception):
 # =============================================================================
 # 一行一个名字，一个名字就是一篇“文档”(document)。模型要学的是：文档里的字符按什么规律排列。
 
-def shown_path(path):
-    """报错时显示的路径：在当前文件夹里面就显示相对路径，否则显示完整路径。"""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:                    # Windows 上不同盘符之间没有相对路径
-        return path
-    return path if relative.startswith('..') else relative
-
-
 def load_docs(path):
-    """读 UTF-8 文本，每行去掉两端空白，丢掉空行。任何问题都变成一句能照着改的中文说明。"""
-    shown = shown_path(path)
-    if not os.path.exists(path):
-        raise UserError(f'找不到数据文件 {os.path.basename(path)}（找的是文件夹 {os.path.dirname(path)}）。'
-                        f'请确认文件存在，或者用 --input_path=文件路径 指定另一个文件。', 1)
-    if os.path.isdir(path):
-        raise UserError(f'{shown} 是一个文件夹，不是数据文件。请用 --input_path=文件路径 指定一个文本文件。', 1)
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise UserError(f'无法读取数据文件 {shown}（{e.strerror}）。请检查文件权限，或换一个文件。', 1) from None
-    try:
-        # utf-8-sig：文件开头若有 BOM（Windows 记事本“UTF-8 带 BOM”会写入）就去掉，没有也照常读
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        line_no = raw[:e.start].count(b'\n') + 1
-        raise UserError(f'数据文件 {shown} 不是 UTF-8 编码（第 {line_no} 行有无法按 UTF-8 解码的字节）。'
-                        f'它可能是用 GBK/ANSI 保存的：请在编辑器里“另存为”，编码选 UTF-8，再运行一次。', 1) from None
-    # splitlines 认识 \n、\r\n（Windows）和 \r；strip 去掉行两端的空格、制表符
-    docs = [line.strip() for line in text.splitlines()]
+    """读数据文件，每行一个名字：去掉两端的空白，丢掉空行。"""
+    text = read_text(path, '数据文件', 'input_path')     # 第 12 节：文件找不到、不是 UTF-8……都变成一句中文说明
+    # 只在真正的换行处分行：\n、\r\n（Windows）和 \r。（str.splitlines 还会在 \x1c、\u2028 这些字符处分行）
+    docs = [line.strip() for line in re.split(r'\r\n|\r|\n', text)]
     docs = [doc for doc in docs if doc]
     if not docs:
-        raise UserError(f'数据文件 {shown} 里没有任何内容（只有空行或空白）。请在里面每行写一个名字。', 1)
+        raise UserError(f'数据文件 {shown_path(path)} 里没有任何内容（只有空行或空白）。请在里面每行写一个名字。', 1)
     return docs
 
 
@@ -118,6 +102,36 @@ def split_docs(docs):
     random.shuffle(docs)
     n_val = min(val_size, len(docs) // 10)
     return docs[:len(docs) - n_val], docs[len(docs) - n_val:]
+
+
+# 下面是读文件时的各种检查（文件不存在、是文件夹、不是 UTF-8……），第一次读可以跳过。
+# 模型文件（第 9 节）也用它读。
+
+def read_text(path, what, setting):
+    """读一个 UTF-8 文本文件（数据或模型文件）。任何问题都变成一句能照着改的中文说明（退出码 1）。"""
+    shown = shown_path(path)
+    try:
+        info = os.stat(path)
+    except OSError:
+        raise UserError(f'找不到{what} {visible(os.path.basename(path))}（找的是文件夹 {shown_path(os.path.dirname(path))}）。请确认文件存在，或者用 --{setting}=文件路径 指定另一个文件。', 1) from None
+    if not stat.S_ISREG(info.st_mode):     # 文件夹；管道 (FIFO)、/dev/zero 这样的设备：读它会一直等、或永远读不完
+        kind = '一个文件夹' if stat.S_ISDIR(info.st_mode) else '管道或设备，不是普通文件（读它可能永远等不到结尾）'
+        raise UserError(f'{shown} 是{kind}，不是{what}。请用 --{setting}=文件路径 指定一个普通的文本文件。', 1)
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except OSError as e:
+        raise UserError(f'无法读取{what} {shown}（{e.strerror}）。请检查文件权限，或换一个文件。', 1) from None
+    if raw.startswith((b'\xff\xfe', b'\xfe\xff')) or b'\0' in raw:   # UTF-16/32 的文字里几乎总有 NUL 字节
+        if not raw.strip(b'\0'):
+            raise UserError(f'{shown} 里只有 NUL 字节（0x00），没有文字。请换一个文本文件。', 1)
+        raise UserError(f'{what} {shown} 像是 UTF-16 或 UTF-32 编码的（里面有 NUL 字节或 UTF-16 的 BOM）。请在编辑器里“另存为”，编码选 UTF-8。', 1)
+    try:
+        # utf-8-sig：文件开头若有 BOM（Windows 记事本“UTF-8 带 BOM”会写入）就去掉，没有也照常读
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line_no = raw[:e.start].count(b'\n') + 1
+        raise UserError(f'{what} {shown} 不是 UTF-8 编码（第 {line_no} 行有无法按 UTF-8 解码的字节）。它可能是用 GBK/ANSI 保存的：请在编辑器里“另存为”，编码选 UTF-8。', 1) from None
 
 
 # =============================================================================
@@ -152,15 +166,13 @@ class Tokenizer:
 # 从损失 L 一路往回，把梯度 grad = ∂L/∂(这个节点) 送到每个参数。
 
 class Value:
-    __slots__ = ('data', 'grad', '_children', '_local_grads', '_visited')  # 不用 __dict__：省内存，也更快
+    __slots__ = ('data', 'grad', '_children', '_local_grads')  # 不用 __dict__：省内存，也更快
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data                  # 前向计算得到的数
         self.grad = 0.0                   # ∂L/∂(本节点)，反向传播时累加
         self._children = children         # 直接算出本节点的那些节点
         self._local_grads = local_grads   # 与 _children 一一对应：∂(本节点)/∂(孩子)
-        # 反向传播排序时的“已访问”标记。叶子（参数、常数）没有孩子，永远不需要展开，所以一出生就算访问过
-        self._visited = not children
 
     def __repr__(self):
         return f'Value(data={self.data!r}, grad={self.grad!r})'
@@ -194,113 +206,36 @@ class Value:
     def __neg__(self): return self * -1.0                   # -a = a · (-1)
     def __sub__(self, other): return self + (-other)        # a - b = a + (-b)
     def __truediv__(self, other): return self * other ** -1  # a / b = a · b^(-1)
-    def __radd__(self, other): return self + other          # 数字 + Value
+    def __radd__(self, other): return self + other          # 数字 + Value（sum() 从 0 开始加，就会用到它）
     def __rsub__(self, other): return (-self) + other       # 数字 - Value
     def __rmul__(self, other): return self * other          # 数字 · Value
     def __rtruediv__(self, other): return self ** -1 * other  # 数字 / Value
 
-    # ---- 融合节点 (fused ops)：一整块运算只算一个节点（提速技巧，speed_tricks=True 时才用）----
-    # 数学上与拆成基本运算完全相同，但节点少得多：一个长度 n 的点积用基本运算要 n 个乘法节点加
-    # n-1 个加法节点，融合后只有 1 个。节点越少，建图和反向传播的 Python 开销越小。
-    # （python tests/benchmark.py：默认设置下 speed_tricks 全开比全关每步快约 5 到 8 倍，节点少约 9 倍。）
-    @staticmethod
-    def fused_dot(a, b):                  # s = Σ a_i·b_i：∂s/∂a_i = b_i，∂s/∂b_i = a_i
-        a_data = [x.data for x in a]
-        b_data = [x.data for x in b]
-        return Value(sum(map(operator.mul, a_data, b_data)), a + b, b_data + a_data)
-
-    @staticmethod
-    def fused_linear(x, w):               # y_i = Σ_j W_ij·x_j：每个 y_i 是一个点积节点
-        # 与 [fused_dot(row, x) for row in w] 完全相同，只是 x 的数值只取一次（x 要和每一行做点积）；
-        # 用 valgrind 数指令，默认设置训练 40 步再评估一次，这比每行各取一次 x 的数值少了约 9%
-        x_data = [xj.data for xj in x]
-        out = []
-        for row in w:
-            row_data = [p.data for p in row]
-            out.append(Value(sum(map(operator.mul, row_data, x_data)), row + x, x_data + row_data))
-        return out
-
-    @staticmethod
-    def fused_sum(xs):                    # s = Σ x_i：∂s/∂x_i = 1
-        return Value(sum([x.data for x in xs]), tuple(xs), (1.0,) * len(xs))
-
-    @staticmethod
-    def fused_cross_entropy(logits, target):  # L = -ln softmax(z)_target = ln Σ_j e^(z_j) - z_target
-        z = [x.data for x in logits]
-        z_max = max(z)                    # 先减去最大值再取 e 的幂，防止溢出；结果不变
-        exps = [math.exp(zi - z_max) for zi in z]
-        total = sum(exps)
-        probs = [e / total for e in exps]
-        # ∂L/∂z_j = p_j - [j == target]：预测的概率减去 one-hot 的正确答案
-        local = list(probs)
-        local[target] -= 1.0
-        return Value(math.log(total) - (z[target] - z_max), tuple(logits), local)
-
     # ---- 反向传播 ----
     def backward(self):
+        if speed_tricks: return fast_backward(self)         # 提速版见第 8 节；下面是课本写法
         # 第一步：拓扑排序 (topological order)，保证处理一个节点之前，所有用到它的节点都已处理完，
-        # 这样它的 grad 已经累加齐了。做法是深度优先搜索 (DFS)，孩子全部排好之后再排自己（后序）。
-        # 用一个显式的栈代替递归：Python 默认只允许约 1000 层递归，而图有多深取决于怎么建它
-        # （我们量过：默认模型一步 35 层，speed_tricks=False 时约 250 层，8 层 × 64 个位置、
-        # speed_tricks=False 时约 2400 层，递归写法就会出错）。
+        # 这样它的 grad 已经累加齐了。做法是深度优先搜索 (DFS)：孩子全部排好之后再排自己（后序），
+        # 访问过的节点记在集合 visited 里，每个节点只排一次。
+        # 用一个显式的栈代替递归：Python 默认只允许约 1000 层递归，而图可以比这深得多
+        # （我们量过：8 层 × 64 个位置的模型，课本写法的图约 2400 层）。
         # 栈里放两种东西：一个节点表示“去展开它”；None 后面跟着的节点表示“它的孩子都排好了”。
-        # 课本写法是把访问过的节点放进一个集合 visited。提速技巧：在节点身上做标记 _visited，意思相同，
-        # 但查属性比查集合（要算哈希）快；叶子生来就标记为访问过，所以不会入栈，也不进 topo（它们没有
-        # 孩子要分梯度，梯度会在处理父节点时直接累加上去）。用 valgrind 数指令，默认设置训练 30 步，
-        # 这两点合起来比集合写法少了约 19%。
-        topo = []
+        topo, visited = [], set()
         stack = [self]
         while stack:
             node = stack.pop()
             if node is None:
                 topo.append(stack.pop())   # 孩子都已排好，轮到它自己
-            elif not node._visited:
-                node._visited = True
-                stack.append(node)
-                stack.append(None)         # 弹出 None 时，它下面的 node 的孩子已经全部处理完
-                for child in node._children:
-                    if not child._visited:
-                        stack.append(child)
+            elif node not in visited:
+                visited.add(node)
+                stack += [node, None]      # 弹出 None 时，它下面的 node 的孩子已经全部处理完
+                stack += [child for child in node._children if child not in visited]
         # 第二步：从损失开始（∂L/∂L = 1），逆拓扑序应用链式法则。
         # 用 += 而不是 =：一个节点被用了几次，就会从几条路径收到梯度，全部相加才是总梯度。
         self.grad = 1.0
         for node in reversed(topo):
-            node._visited = False          # 擦掉标记，留给下一次排序（注意：中间节点的 grad 不清零，所以
-            #                                同一张图不要反向传播两次；训练每步都建新图，不受影响）
-            g = node.grad
             for child, local in zip(node._children, node._local_grads):
-                child.grad += local * g
-
-
-# 模型只通过下面三个函数做“求和类”运算。speed_tricks 决定用一个融合节点，还是用基本运算一步步搭，
-# 两条路算出的数相同（只差浮点舍入），梯度也相同，只是节点数差很多。
-def add_all(xs):
-    """Σ x_i（空列表的和是 0）"""
-    if speed_tricks:
-        return Value.fused_sum(xs)
-    if not xs:
-        return Value(0.0)
-    total = xs[0]
-    for x in xs[1:]:
-        total = total + x
-    return total
-
-
-def dot(a, b):
-    """Σ a_i·b_i（a、b 是等长的 Value 列表）"""
-    if speed_tricks:
-        return Value.fused_dot(a, b)
-    return add_all([x * y for x, y in zip(a, b)])
-
-
-def cross_entropy(logits, target):
-    """-ln p_target，其中 p = softmax(logits)"""
-    if speed_tricks:
-        return Value.fused_cross_entropy(logits, target)
-    # 基本运算版也用 ln Σ e^(z_j - max) - (z_target - max) 这种写法：括号里的和至少是 1，
-    # 取对数永远有定义；若先算 softmax 再取 -ln p，p 下溢成 0 时 ln 0 会出错
-    max_val = max(z.data for z in logits)
-    return add_all([(z - max_val).exp() for z in logits]).log() - (logits[target] - max_val)
+                child.grad += local * node.grad
 
 
 # =============================================================================
@@ -348,21 +283,27 @@ def flatten(state):
 # 嵌入之后多做一次归一化，lm_head 之前不再归一化，lm_head 也不和 wte 共用参数。
 # gpt() 每次只处理一个位置：输入当前 token 和它的位置，输出“下一个 token 是谁”的分数 (logits)。
 
+def dot(a, b):
+    """a · b = Σ_i a_i·b_i（a、b 是等长的 Value 列表）"""
+    if speed_tricks: return fast_dot(a, b)
+    return sum(ai * bi for ai, bi in zip(a, b))
+
+
 def linear(x, w):
     """y = W x：W 的形状 (n_out × n_in)，x 长 n_in，y 长 n_out；y_i 是 W 第 i 行与 x 的点积。"""
-    if speed_tricks:
-        return Value.fused_linear(x, w)
+    if speed_tricks: return fast_linear(x, w)
     return [dot(row, x) for row in w]
 
 
 def softmax(logits):
     """p_i = e^(z_i) / Σ_j e^(z_j)：把任意实数变成和为 1 的概率。"""
+    if speed_tricks: return fast_softmax(logits)
     # 所有 z 减去同一个数，分子分母同乘 e^(-max)，结果不变，但 e 的幂不会溢出。
     # 减去的 max 当作常数：正因为结果与它无关，对它求导本来就是 0。
     max_val = max(z.data for z in logits)
     exps = [(z - max_val).exp() for z in logits]
-    inv_total = add_all(exps) ** -1
-    return [e * inv_total for e in exps]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def rmsnorm(x):
@@ -374,20 +315,14 @@ def rmsnorm(x):
 
 def mlp(x, w_fc1, w_fc2):
     """y = W2 · relu(W1 x)：先放宽到 4 倍，经过 ReLU，再压回原来的长度。"""
+    if speed_tricks: return fast_mlp(x, w_fc1, w_fc2)
     h = [hi.relu() for hi in linear(x, w_fc1)]      # (4·n_embd,)
-    if not speed_tricks:
-        return linear(h, w_fc2)                     # 课本公式：W2 乘以全部 4·n_embd 个单元
-    # 提速技巧：关着的单元 (h_j = 0) 乘以 W2 的任何权重都是 0，对输出和梯度毫无贡献，所以只把
-    # 亮着的单元和 W2 里对应的那几列送进去。算出的数逐位相同（x + 0.0 == x），图里却少了这些列的边；
-    # 训练中多数单元是关着的（默认运行里亮着的：第 1 步约 47%，第 500–1000 步约 15%）。用 valgrind 数指令，
-    # 默认设置训练 200 步再评估一次，比乘以全部单元少了约 15%。
-    on = [j for j, hj in enumerate(h) if hj.data > 0]
-    return linear([h[j] for j in on], [[row[j] for j in on] for row in w_fc2])   # (n_embd,)
+    return linear(h, w_fc2)                          # (n_embd,)
 
 
 def gpt(state, token_id, pos_id, keys, values, attention=None):
     """一个位置的前向计算。keys / values 是 KV 缓存：每层一个列表，存着此前各位置的 k、v 向量。
-    attention 可以是一个列表：给了，就按层、按头把这个位置的注意力权重（普通小数）追加进去，供第 9 节观察。"""
+    attention 可以是一个列表：给了，就按层、按头把这个位置的注意力权重（普通小数）追加进去，供第 10 节观察。"""
     head_dim = n_embd // n_head
     # 嵌入：token 的向量 + 位置的向量，形状 (n_embd,)
     x = [t + p for t, p in zip(state['wte'][token_id], state['wpe'][pos_id])]
@@ -427,6 +362,15 @@ def gpt(state, token_id, pos_id, keys, values, attention=None):
 # 6. 训练 (training)
 # =============================================================================
 
+def cross_entropy(logits, target):
+    """交叉熵损失 L = -ln p_target，其中 p = softmax(logits)：模型给正确答案的概率越小，损失越大。"""
+    if speed_tricks: return fast_cross_entropy(logits, target)
+    # 写成 ln Σ_j e^(z_j - max) - (z_target - max)，与 -ln softmax(z)_target 相等：括号里的和至少是 1，
+    # 取对数永远有定义；若先算 softmax 再取 -ln p，p 下溢成 0 时 ln 0 会出错
+    max_val = max(z.data for z in logits)
+    return sum((z - max_val).exp() for z in logits).log() - (logits[target] - max_val)
+
+
 def doc_losses(state, tokens):
     """把一个名字的每个位置都过一遍模型，返回每个位置的交叉熵损失（Value 列表）。"""
     n = min(block_size, len(tokens) - 1)          # 名字太长时只用前 block_size 个位置
@@ -439,45 +383,14 @@ def doc_losses(state, tokens):
     return losses
 
 
-def evaluate(state, docs, tokenizer, on_doc=None):
-    """留出集上的平均每 token 损失：所有位置的损失之和 / 位置总数。不消耗随机数，不改参数。
-    on_doc(已完成的行数) 在每行算完后调用，给主程序显示进度用。"""
+def evaluate(state, docs, tokenizer):
+    """留出集上的平均每 token 损失：所有位置的损失之和 / 位置总数。只读参数，不消耗随机数。"""
+    if speed_tricks: return fast_evaluate(state, docs, tokenizer)
     total, count = 0.0, 0
-    if not speed_tricks:                          # 课本写法：一个名字一个名字地算
-        for i, doc in enumerate(docs):
-            losses = doc_losses(state, tokenizer.encode(doc))
-            total += sum(loss.data for loss in losses)
-            count += len(losses)
-            if on_doc:
-                on_doc(i + 1)
-        return total / count
-    # 提速技巧：位置 p 的 logits 只取决于第 0..p 个 token（因果注意力看不到后面）。
-    # 按字母序处理名字，相邻名字常有相同的开头（mara、maria、mark……）：相同开头那几个位置的
-    # logits 和 KV 缓存与上一个名字完全一样，直接沿用，只从第一个不同的位置往后算。结果和一个个算相同，
-    # 只是损失相加的顺序变了，最后一位可能有舍入差别。默认的 200 个留出名字共 1443 个位置，只需算 931 个；
-    # 用 valgrind 数指令，读数据加一次评估少了约 31%。
-    keys = [[] for _ in range(n_layer)]
-    values = [[] for _ in range(n_layer)]
-    logits_at = []                                # logits_at[p]：上一个名字在位置 p 的 logits
-    prev = []
-    for i, doc in enumerate(sorted(docs)):
-        tokens = tokenizer.encode(doc)
-        n = min(block_size, len(tokens) - 1)
-        same = 0                                  # 与上一个名字相同的输入位置数
-        while same < min(n, len(logits_at)) and tokens[same] == prev[same]:
-            same += 1
-        del logits_at[same:]
-        for li in range(n_layer):
-            del keys[li][same:]
-            del values[li][same:]
-        for pos in range(same, n):
-            logits_at.append(gpt(state, tokens[pos], pos, keys, values))
-        for pos in range(n):
-            total += cross_entropy(logits_at[pos], tokens[pos + 1]).data
-        count += n
-        prev = tokens
-        if on_doc:
-            on_doc(i + 1)
+    for doc in docs:
+        losses = doc_losses(state, tokenizer.encode(doc))
+        total += sum(loss.data for loss in losses)
+        count += len(losses)
     return total / count
 
 
@@ -492,36 +405,28 @@ class Adam:
         self.t = 0                     # 已经更新了几次
 
     def step(self, lr):
+        if speed_tricks: return fast_adam_step(self, lr)
         self.t += 1
-        # m、v 从 0 开始，前几步会偏小；除以 (1 - β^t) 做偏差修正 (bias correction)
-        correction1 = 1 - beta1 ** self.t
-        correction2 = 1 - beta2 ** self.t
-        # 提速技巧：这个循环每步要跑几千次（每个参数一次），所以先把常用的数放进局部变量（Python 取局部变量
-        # 比取全局变量和属性快）。用 valgrind 数指令，默认设置训练 200 步再评估一次，整个程序少了约 4%。
-        # 右边的注释是每一行算的公式。
-        m, v = self.m, self.v
-        b1, b2, eps, sqrt = beta1, beta2, eps_adam, math.sqrt
-        one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
         for i, p in enumerate(self.params):
-            g = p.grad
-            m[i] = m_i = b1 * m[i] + one_minus_b1 * g       # m ← β₁·m + (1-β₁)·g
-            v[i] = v_i = b2 * v[i] + one_minus_b2 * g * g   # v ← β₂·v + (1-β₂)·g²
-            m_hat = m_i / correction1                       # m̂ = m / (1 - β₁^t)
-            v_hat = v_i / correction2                       # v̂ = v / (1 - β₂^t)
+            self.m[i] = beta1 * self.m[i] + (1 - beta1) * p.grad            # m ← β₁·m + (1-β₁)·g
+            self.v[i] = beta2 * self.v[i] + (1 - beta2) * p.grad * p.grad   # v ← β₂·v + (1-β₂)·g²
+            # m、v 从 0 开始，前几步会偏小；除以 (1 - β^t) 做偏差修正 (bias correction)
+            m_hat = self.m[i] / (1 - beta1 ** self.t)
+            v_hat = self.v[i] / (1 - beta2 ** self.t)
             # 步长约为 lr · m̂/sqrt(v̂)：梯度方向稳定时接近 lr，忽正忽负时变小
-            p.data -= lr * m_hat / (sqrt(v_hat) + eps)      # p ← p - lr · m̂ / (sqrt(v̂) + ε)
+            p.data -= lr * m_hat / (math.sqrt(v_hat) + eps_adam)
             p.grad = 0.0               # 清零，下一步重新累加
 
 
 def train(state, optimizer, train_docs, tokenizer, steps):
     """训练 steps 步：每步前向 → 损失 → 反向传播 → Adam 更新。
     这是一个生成器：每做完一步就交出 (第几步, 这一步的 loss, 学习率)，显示进度、检查发散、
-    响应 Ctrl-C 都由调用者（第 10 节）来做，这里只有训练本身。"""
+    响应 Ctrl-C 都由调用者（第 12 节）来做，这里只有训练本身。"""
     for step in range(steps):
         # 第 step 步学第 step 个名字（学完一轮再从头来）
         tokens = tokenizer.encode(train_docs[step % len(train_docs)])
         losses = doc_losses(state, tokens)
-        loss = (1 / len(losses)) * add_all(losses)  # 这个名字各位置的平均损失
+        loss = (1 / len(losses)) * sum(losses)      # 这个名字各位置的平均损失
         loss.backward()                             # 算出每个参数的 grad = ∂loss/∂参数
         lr = learning_rate * (1 - step / steps)     # 学习率从 learning_rate 线性减小，最后一步接近 0
         optimizer.step(lr)
@@ -543,8 +448,10 @@ def sample_name(state, tokenizer, start=''):
         if pos + 1 < len(tokens):
             continue                         # 下一个 token 是给定的开头，不用抽（也就不消耗随机数）
         # 温度：logits 先除以 T 再 softmax。T < 1 让高分更突出（保守），T > 1 让分布更平（大胆）
-        probs = softmax([z / temperature for z in logits])
-        token_id = random.choices(range(tokenizer.vocab_size), weights=[p.data for p in probs])[0]
+        probs = [p.data for p in softmax([z / temperature for z in logits])]
+        if not all(map(math.isfinite, probs)):
+            raise ValueError('概率不是有限的数')   # 参数大得溢出了：没法按这样的“概率”抽
+        token_id = random.choices(range(tokenizer.vocab_size), weights=probs)[0]
         if token_id == tokenizer.bos:        # 模型说“名字结束了”
             break
         tokens.append(token_id)
@@ -552,11 +459,147 @@ def sample_name(state, tokenizer, start=''):
 
 
 # =============================================================================
-# 8. 保存和加载模型 (checkpoint)
+# 8. 提速 (speed tricks)
+# =============================================================================
+# 第 3–7 节是课本写法。speed_tricks = True（默认）时，那里有几个函数第一行就把活交给这里的“快的双胞胎”：
+# 算出的数和课本写法相同（逐位相同，或只差最后一位的舍入），只是 Python 要做的事少得多。
+# 每个技巧都写明它代替的公式、为什么快，以及量到的收益：收益是把这一个技巧换回课本写法、其余不变，
+# 两种整个默认运行（训练 1000 步）交替各跑几次，比较用时的中位数（python tests/benchmark.py --tricks）。
+# 纯 Python 里慢的不是乘法加法本身，而是每建一个 Value 节点、每走一条边的开销；下面的技巧都是在减少它们。
+
+def fast_dot(a, b):
+    """代替 sum(a_i·b_i)：融合节点 (fused op)，整个点积只算一个节点。
+    s = Σ a_i·b_i，∂s/∂a_i = b_i，∂s/∂b_i = a_i。课本写法要 n 个乘法节点加 n 个加法节点。"""
+    a_data = [x.data for x in a]
+    b_data = [x.data for x in b]
+    return Value(sum(map(operator.mul, a_data, b_data)), a + b, b_data + a_data)
+
+
+def fast_linear(x, w):
+    """代替 [dot(row, x) for row in w]：每个 y_i 是一个融合的点积节点，而且 x 的数值只取一次
+    （x 要和 W 的每一行做点积）。"""
+    x_data = [xj.data for xj in x]
+    out = []
+    for row in w:
+        row_data = [p.data for p in row]
+        out.append(Value(sum(map(operator.mul, row_data, x_data)), row + x, x_data + row_data))
+    return out
+
+
+def fast_softmax(logits):
+    """代替 e_i / Σ_j e_j 的一串节点：分母 Σ_j e_j 是一个融合的求和节点 (∂s/∂e_j = 1)，只求一次倒数，
+    每个概率是 e_i 乘以这个倒数。课本写法要 n 个加法节点，再为每个 e_i 各建一个求倒数的节点。"""
+    max_val = max(z.data for z in logits)
+    exps = [(z - max_val).exp() for z in logits]
+    total = Value(sum([e.data for e in exps]), tuple(exps), (1.0,) * len(exps))
+    inv_total = total ** -1
+    return [e * inv_total for e in exps]
+
+
+def fast_cross_entropy(logits, target):
+    """代替 ln Σ_j e^(z_j - max) - (z_target - max) 的一串节点：整个损失只算一个节点。
+    它对 logits 的局部导数是 ∂L/∂z_j = p_j - [j == target]：预测的概率减去 one-hot 的正确答案。"""
+    z = [x.data for x in logits]
+    z_max = max(z)
+    exps = [math.exp(zi - z_max) for zi in z]
+    total = sum(exps)
+    local = [e / total for e in exps]
+    local[target] -= 1.0
+    return Value(math.log(total) - (z[target] - z_max), tuple(logits), local)
+
+
+def fast_mlp(x, w_fc1, w_fc2):
+    """代替 W2 · relu(W1 x)：关着的单元 (h_j = 0) 乘以 W2 的任何权重都是 0，对输出和梯度毫无贡献，
+    所以只把亮着的单元和 W2 里对应的那几列送进去。算出的数逐位相同（x + 0.0 == x），图里却少了这些列的边；
+    训练中多数单元是关着的（默认运行里亮着的：第 1 步约 47%，第 500–1000 步约 15%）。"""
+    h = [hi.relu() for hi in fast_linear(x, w_fc1)]
+    on = [j for j, hj in enumerate(h) if hj.data > 0]
+    return fast_linear([h[j] for j in on], [[row[j] for j in on] for row in w_fc2])
+
+
+def fast_evaluate(state, docs, tokenizer):
+    """代替一个一个名字地算：位置 p 的 logits 只取决于第 0..p 个 token（因果注意力看不到后面）。
+    按字母序处理名字，相邻名字常有相同的开头（mara、maria、mark……）：相同开头那几个位置的
+    logits 和 KV 缓存与上一个名字完全一样，直接沿用，只从第一个不同的位置往后算。结果和一个个算相同，
+    只是损失相加的顺序变了，最后一位可能有舍入差别。默认的 200 个留出名字共 1443 个位置，只需算 931 个。"""
+    keys = [[] for _ in range(n_layer)]
+    values = [[] for _ in range(n_layer)]
+    logits_at, prev = [], []                     # logits_at[p]：上一个名字在位置 p 的 logits
+    total, count = 0.0, 0
+    for doc in sorted(docs):
+        tokens = tokenizer.encode(doc)
+        n = min(block_size, len(tokens) - 1)
+        same = 0                                 # 与上一个名字相同的输入位置数
+        while same < min(n, len(logits_at)) and tokens[same] == prev[same]:
+            same += 1
+        del logits_at[same:]
+        for li in range(n_layer):
+            del keys[li][same:], values[li][same:]
+        for pos in range(same, n):
+            logits_at.append(gpt(state, tokens[pos], pos, keys, values))
+        total += sum(cross_entropy(logits_at[pos], tokens[pos + 1]).data for pos in range(n))
+        count += n
+        prev = tokens
+    return total / count
+
+
+def fast_backward(loss):
+    """和课本的 backward 一样先拓扑排序、再逆序累加梯度，只是不用集合 visited 记“访问过”，而把访问过的节点的
+    grad 暂时设成 None（中间节点的 grad 在反向传播之前用不到），排好序再统一清零；查一个属性比查集合快。
+    叶子（参数和常数，没有孩子）不进栈也不进 topo：它们没有梯度要往下传，处理父节点时梯度已直接加到它们身上。"""
+    topo = []
+    stack = [loss]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            topo.append(stack.pop())
+        elif node.grad is not None:
+            node.grad = None
+            stack.append(node)
+            stack.append(None)
+            for child in node._children:
+                if child._children and child.grad is not None:
+                    stack.append(child)
+    for node in topo:
+        node.grad = 0.0
+    loss.grad = 1.0
+    for node in reversed(topo):
+        g = node.grad
+        for child, local in zip(node._children, node._local_grads):
+            child.grad += local * g
+
+
+def fast_adam_step(optimizer, lr):
+    """和课本的 Adam.step 公式相同，只是这个循环每步要跑几千次（每个参数一次），所以把常用的数先放进
+    局部变量（Python 取局部变量比取全局变量和属性快），偏差修正也只算一次。"""
+    optimizer.t += 1
+    m, v = optimizer.m, optimizer.v
+    b1, b2, eps, sqrt = beta1, beta2, eps_adam, math.sqrt
+    one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
+    correction1, correction2 = 1 - b1 ** optimizer.t, 1 - b2 ** optimizer.t
+    for i, p in enumerate(optimizer.params):
+        g = p.grad
+        m[i] = m_i = b1 * m[i] + one_minus_b1 * g
+        v[i] = v_i = b2 * v[i] + one_minus_b2 * g * g
+        p.data -= lr * (m_i / correction1) / (sqrt(v_i / correction2) + eps)
+        p.grad = 0.0
+
+
+def start_speed_tricks():
+    """关掉 CPython 的循环垃圾回收器 (gc)。Python 除了引用计数，还有一个专找“循环引用”的回收器，
+    每分配几百个对象就扫描一遍新对象。我们的计算图只从父节点指向孩子，没有环，一步用完后靠引用计数
+    就全部释放了；每步要新建几万个对象，让回收器反复扫描它们纯属浪费。
+    只在 CPython 上这样做：PyPy 没有引用计数，它的回收器是唯一释放内存的办法，关掉它内存会涨到几 GB。"""
+    if speed_tricks and platform.python_implementation() == 'CPython':
+        gc.disable()
+
+
+# =============================================================================
+# 9. 保存和加载模型 (checkpoint)
 # =============================================================================
 # 模型文件 (checkpoint) 是一个 JSON 文本文件：形状设置、词表、每个矩阵的全部数字、Adam 的状态、
-# 训练了多少步和最后的留出集损失。用 JSON 而不用 pickle：读 pickle 会执行文件里的代码，
-# 别人给的 pickle 可能有害；JSON 只有数据，用任何编辑器都能打开看那些数字。
+# 训练了多少步、最后的留出集损失，以及训练用的数据（文件名和指纹）。用 JSON 而不用 pickle：读 pickle
+# 会执行文件里的代码，别人给的 pickle 可能有害；JSON 只有数据，用任何编辑器都能打开看那些数字。
 # Python 把小数写成 JSON 时用最短的能精确还原的写法，所以读回的参数和存进去的逐位相同。
 
 CHECKPOINT_FORMAT = 'microgpt-teaching-checkpoint'
@@ -564,22 +607,19 @@ CHECKPOINT_VERSION = 1
 SHAPE_SETTINGS = ('n_layer', 'n_embd', 'n_head', 'block_size')
 
 
-def checkpoint_json(state, tokenizer, optimizer, steps_trained, val_loss):
-    """模型文件的全部内容（JSON 文本）。矩阵按名字存，每行一个列表。"""
+def checkpoint_json(state, tokenizer, optimizer, steps_trained, val_loss, data):
+    """模型文件的全部内容（JSON 文本）。矩阵按名字存，每行一个列表。data 是 {'file': 文件名, 'fingerprint': 指纹}。"""
     def by_name(numbers):                  # 一个与 flatten(state) 同序的数字列表 → 按矩阵名字排好的行
         it = iter(numbers)
         return {name: [[next(it) for _ in row] for row in mat] for name, mat in state.items()}
 
-    checkpoint = {
-        'format': CHECKPOINT_FORMAT,
-        'version': CHECKPOINT_VERSION,
-        'settings': {name: globals()[name] for name in SHAPE_SETTINGS},
-        'vocabulary': tokenizer.chars,    # 按编号排好的字符；BOS 的编号是 len(vocabulary)
-        'steps_trained': steps_trained,
-        'val_loss': val_loss,
-        'params': by_name(p.data for p in optimizer.params),
-        'adam': {'t': optimizer.t, 'm': by_name(optimizer.m), 'v': by_name(optimizer.v)},
-    }
+    checkpoint = {'format': CHECKPOINT_FORMAT, 'version': CHECKPOINT_VERSION,
+                  'settings': {name: globals()[name] for name in SHAPE_SETTINGS},
+                  'vocabulary': tokenizer.chars,    # 按编号排好的字符；BOS 的编号是 len(vocabulary)
+                  'data': data, 'steps_trained': steps_trained,
+                  'val_loss': val_loss if val_loss is None or math.isfinite(val_loss) else None,   # JSON 里没有 NaN
+                  'params': by_name(p.data for p in optimizer.params),
+                  'adam': {'t': optimizer.t, 'm': by_name(optimizer.m), 'v': by_name(optimizer.v)}}
     text = json.dumps(checkpoint, ensure_ascii=False, indent=1)
     # indent 会把每个数字单独放一行；把纯数字的列表收回一行，矩阵就是一行一行的，打开来好读
     return re.sub(r'\[\s+([^\[\]{}"]*?)\s+\]', lambda m: '[' + ' '.join(m.group(1).split()) + ']', text)
@@ -587,112 +627,92 @@ def checkpoint_json(state, tokenizer, optimizer, steps_trained, val_loss):
 
 def write_atomically(path, text):
     """先写到同一个文件夹里的临时文件，写完再用 os.replace 一步换上：中途出错或被打断，
-    原来在 path 的文件（比如上一次存的模型）原封不动，也不会留下写了一半的文件。"""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    umask = os.umask(0)
+    原来在 path 的文件（比如上一次存的模型）原封不动，也不会留下写了一半的文件。
+    临时文件名很短（.xxxxxxxx.tmp），所以只要 path 本身的名字不太长，它就建得出来。"""
+    umask = os.umask(0)                    # 只有这样才读得到 umask：设一下，马上还原
     os.umask(umask)
+    # 替换一个文件时保留它原来的权限（例如只有自己能读的 600）；新文件用普通新文件的权限（mkstemp 默认只有自己能读）
+    mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=os.path.dirname(path))
     try:
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp 建的文件只有自己能读；改成普通新文件的权限
+        os.chmod(tmp, mode)
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())               # 确认数据真的写到了磁盘上，再换名
-        os.replace(tmp, path)                  # 同一文件夹内换名是原子的：要么旧文件，要么新文件
+            os.fsync(f.fileno())           # 确认数据真的写到了磁盘上，再换名
+        os.replace(tmp, path)              # 同一文件夹内换名：在 POSIX 上是原子的，要么旧文件，要么新文件
     except BaseException:
         os.unlink(tmp)
         raise
 
 
+def json_is_cut(text):
+    """JSON 文本是不是在中途断了：去掉所有字符串，数一数括号是否配对、是否停在一个没写完的字符串里。"""
+    rest = re.sub(r'"(?:[^"\\]|\\.)*"', '', text, flags=re.S)
+    return '"' in rest or rest.count('[') + rest.count('{') > rest.count(']') + rest.count('}')
+
+
+def is_number(x):
+    """有限、不大得离谱的数（JSON 里 true/false 不算数）。比较对 NaN 永远不成立，所以 NaN 也被挡住。"""
+    return type(x) in (int, float) and -1e300 < x < 1e300
+
+
+def is_count(x):
+    """不小于 0 的整数，而且不大得离谱。"""
+    return type(x) is int and 0 <= x < 2 ** 53
+
+
 def check_checkpoint(ckpt):
-    """检查读进来的 JSON 是不是一个完整、自洽的模型文件；不是就说出第一个问题在哪里。"""
-    def bad(problem):
-        raise UserError(f'模型文件有问题：{problem}', 1)
+    """核对读进来的 JSON 是一个完整、自洽的模型文件；不是就说出第一个问题在哪里。
+    按结构逐项核对；结构本身不对（缺一项、列表写成了数字……）的，由最后那一个 except 统一说明。"""
+    def expect(ok, problem):
+        if not ok:
+            raise UserError(problem, 1)
 
-    def is_number(x):                      # 有限的数（JSON 里 true/false 不算数）
-        try:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-        except OverflowError:              # 比小数能表示的还大的整数
-            return False
-
-    def is_count(x):                       # 不小于 0 的整数，而且不大得离谱
-        return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 53
-
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        bad(f'它不是 microGPT 教学版存的模型文件（没有 "format": "{CHECKPOINT_FORMAT}"）')
-    if ckpt.get('version') != CHECKPOINT_VERSION:
-        bad(f'它是第 {ckpt.get("version")!r} 版的格式，这个脚本只认识第 {CHECKPOINT_VERSION} 版')
-    for key in ('settings', 'vocabulary', 'steps_trained', 'val_loss', 'params', 'adam'):
-        if key not in ckpt:
-            bad(f'缺少 "{key}" 这一项')
-    shape = ckpt['settings']
-    if not isinstance(shape, dict) or sorted(shape) != sorted(SHAPE_SETTINGS):
-        bad(f'"settings" 应该正好有 {", ".join(SHAPE_SETTINGS)} 这几项')
-    if not all(is_count(shape[k]) and shape[k] >= 1 for k in shape):
-        bad('"settings" 里的形状必须都是正整数')
-    if shape['n_embd'] % shape['n_head'] or shape['block_size'] < 2:
-        bad(f'"settings" 不成立：n_embd={shape["n_embd"]}，n_head={shape["n_head"]}，block_size={shape["block_size"]}')
-    vocab = ckpt['vocabulary']
-    if (not isinstance(vocab, list) or not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab)
-            or vocab != sorted(set(vocab))):
-        bad('"vocabulary" 应该是按顺序排好、互不相同的单个字符组成的列表')
-    if any('\ud800' <= c <= '\udfff' for c in vocab):    # 落单的代理码位：不是真正的字符，也没法写回 UTF-8
-        bad('"vocabulary" 里有不是字符的代码（落单的 UTF-16 代理码位）')
-    if not is_count(ckpt['steps_trained']):
-        bad('"steps_trained" 应该是不小于 0 的整数')
-    if ckpt['val_loss'] is not None and not is_number(ckpt['val_loss']):
-        bad('"val_loss" 应该是一个有限的数字（或 null）')
-    adam = ckpt['adam']
-    if not isinstance(adam, dict) or not is_count(adam.get('t')):
-        bad('"adam" 里应该有不小于 0 的整数 "t"')
-    if not isinstance(ckpt['params'], dict) or 6 * shape['n_layer'] > len(ckpt['params']):
-        # 先挡住离谱的层数：每层 6 个矩阵，文件里没有那么多矩阵，就不必（也不该）去建那么长的清单
-        bad(f'"params" 里的矩阵不够 n_layer={shape["n_layer"]} 层用（每层 6 个）')
-    # 每个矩阵应有的形状：与 init_params 按这些设置建出来的完全一致
-    shapes = param_shapes(len(vocab) + 1, shape['n_layer'], shape['n_embd'], shape['block_size'])
-    for where, mats in (('params', ckpt['params']), ('adam.m', adam.get('m')), ('adam.v', adam.get('v'))):
-        if not isinstance(mats, dict) or sorted(mats) != sorted(shapes):
-            missing = sorted(set(shapes) - set(mats)) if isinstance(mats, dict) else sorted(shapes)
-            extra = sorted(set(mats) - set(shapes)) if isinstance(mats, dict) else []
-            bad(f'"{where}" 里的矩阵对不上：缺少 {missing or "无"}，多出 {extra or "无"}')
-        for name, (rows, cols) in shapes.items():
-            mat = mats[name]
-            if not (isinstance(mat, list) and len(mat) == rows
-                    and all(isinstance(row, list) and len(row) == cols for row in mat)):
-                bad(f'"{where}" 里的矩阵 {name} 应该是 {rows} 行 × {cols} 列')
-            if not all(is_number(x) for row in mat for x in row):
-                bad(f'"{where}" 里的矩阵 {name} 有不是有限数字的值（例如 NaN 或 Infinity）')
-            if where == 'adam.v' and any(x < 0 for row in mat for x in row):
-                bad(f'"adam.v" 是梯度平方的平均，不能是负数（矩阵 {name} 里有负数）')
+    expect(isinstance(ckpt, dict) and ckpt.get('format') == CHECKPOINT_FORMAT, f'它不是 microGPT 教学版存的模型文件（没有 "format": "{CHECKPOINT_FORMAT}"）')
+    expect(ckpt.get('version') == CHECKPOINT_VERSION, f'它是第 {shown_value(ckpt.get("version"))} 版的格式，这个脚本只认识第 {CHECKPOINT_VERSION} 版')
+    where = 'settings'
+    try:
+        shape = ckpt['settings']
+        expect(sorted(shape) == sorted(SHAPE_SETTINGS) and all(map(is_count, shape.values())), f'"settings" 应该正好有 {", ".join(SHAPE_SETTINGS)}，都是正整数')
+        problem = shape_problem(**shape)
+        expect(not problem, f'"settings" 不成立：{problem and problem[1]}')
+        where, vocab = 'vocabulary', ckpt['vocabulary']
+        # 落单的代理码位 (\ud800–\udfff) 不是真正的字符，也没法写回 UTF-8
+        expect(vocab and vocab == sorted(set(vocab)) and all(len(c) == 1 and not '\ud800' <= c <= '\udfff' for c in vocab),
+               '"vocabulary" 应该是按顺序排好、互不相同的单个字符组成的列表')
+        wte_rows = len(ckpt['params']['wte'])
+        expect(wte_rows == len(vocab) + 1, f'"vocabulary" 有 {len(vocab)} 个字符，矩阵 wte 却有 {wte_rows} 行（应该比字符数多 1 行，给 BOS）：词表被改过了')
+        where = 'steps_trained、val_loss、adam'
+        expect(is_count(ckpt['steps_trained']) and is_count(ckpt['adam']['t']), '"steps_trained" 和 "adam" 里的 "t" 应该是不小于 0 的整数')
+        expect(ckpt['val_loss'] is None or is_number(ckpt['val_loss']), '"val_loss" 应该是一个有限的数字（或 null）')
+        shapes = param_shapes(len(vocab) + 1, shape['n_layer'], shape['n_embd'], shape['block_size'])
+        for where, mats in (('params', ckpt['params']), ('adam.m', ckpt['adam']['m']), ('adam.v', ckpt['adam']['v'])):
+            expect(sorted(mats) == sorted(shapes), f'"{where}" 里的矩阵对不上：缺少 {sorted(set(shapes) - set(mats)) or "无"}，多出 {shown_value(sorted(set(mats) - set(shapes)))}')
+            for name, (n_rows, n_cols) in shapes.items():
+                mat = mats[name]
+                expect(len(mat) == n_rows and all(len(row) == n_cols for row in mat), f'"{where}" 里的矩阵 {name} 应该是 {n_rows} 行 × {n_cols} 列')
+                expect(all(is_number(x) and (where != 'adam.v' or x >= 0) for row in mat for x in row),   # adam.v 是梯度平方的平均
+                       f'"{where}" 里的矩阵 {name} 有不是数字、大得离谱（NaN、Infinity、1e308……）或不该是负数的值')
+        where, data = 'data', ckpt.get('data') or {'file': '', 'fingerprint': ''}
+        expect(type(data['file']) is str and type(data['fingerprint']) is str, '"data" 应该有文件名 "file" 和指纹 "fingerprint"')
+    except (KeyError, TypeError, AttributeError, IndexError):
+        raise UserError(f'"{where}" 这一项缺了东西，或者不是应有的样子（列表、字典、数字放错了地方）', 1) from None
 
 
 def load_checkpoint(path):
-    """读模型文件并检查；任何问题都变成一句中文说明（退出码 1）。"""
+    """读模型文件并检查；任何问题都变成一句中文说明（退出码 1），说明前面是文件的路径。"""
     shown = shown_path(path)
-    if not os.path.exists(path):
-        raise UserError(f'找不到模型文件 {shown}。请检查 --load_path 的路径；模型文件要先用 --save_path 存出来。', 1)
-    if os.path.isdir(path):
-        raise UserError(f'{shown} 是一个文件夹，不是模型文件。请用 --load_path=文件路径 指定一个 .json 文件。', 1)
-    try:
-        with open(path, encoding='utf-8-sig') as f:     # -sig：在 Windows 记事本里另存过也能读（见 load_docs）
-            text = f.read()
-    except OSError as e:
-        raise UserError(f'无法读取模型文件 {shown}（{e.strerror}）。', 1) from None
-    except UnicodeDecodeError:
-        raise UserError(f'{shown} 不是模型文件：它不是 UTF-8 文本，更不是 JSON。', 1) from None
+    text = read_text(path, '模型文件', 'load_path')
     try:
         ckpt = json.loads(text)
-    except json.JSONDecodeError as e:
-        if e.pos >= len(text.rstrip()):
-            raise UserError(f'模型文件 {shown} 不完整：JSON 在文件末尾突然断了（可能只复制了一部分）。'
-                            f'请重新保存一次。', 1) from None
-        raise UserError(f'{shown} 不是模型文件：第 {e.lineno} 行第 {e.colno} 列不是合法的 JSON。', 1) from None
-    except (ValueError, RecursionError):                 # 位数多得离谱的整数、嵌套深得离谱的列表
-        raise UserError(f'{shown} 不是模型文件：JSON 里有位数太多的数字或嵌套太深的列表。', 1) from None
-    try:
         check_checkpoint(ckpt)
-    except UserError as e:
-        raise UserError(f'{shown}：{e}', 1) from None
+    except (ValueError, RecursionError):             # 不是 JSON；或位数多得离谱的整数、嵌套深得离谱的列表
+        problem = ('不完整：JSON 在文件末尾突然断了（可能只复制了一部分）。请重新保存一次' if json_is_cut(text) else
+                   '不是合法的 JSON（或者里面有位数太多的数字、嵌套太深的列表），不是这个脚本存的模型文件')
+        raise UserError(f'模型文件 {shown} {problem}。', 1) from None
+    except UserError as e:                           # check_checkpoint 找到的问题：前面加上文件的路径
+        raise UserError(f'模型文件 {shown} 有问题：{e}', 1) from None
     return ckpt
 
 
@@ -703,17 +723,33 @@ def restore(ckpt, state, optimizer):
 
     for p, x in zip(optimizer.params, flat(ckpt['params'])):
         p.data = x
-    optimizer.m = flat(ckpt['adam']['m'])
-    optimizer.v = flat(ckpt['adam']['v'])
-    optimizer.t = ckpt['adam']['t']
+    optimizer.m, optimizer.v, optimizer.t = flat(ckpt['adam']['m']), flat(ckpt['adam']['v']), ckpt['adam']['t']
     return ckpt['steps_trained']
 
 
+def existing_checkpoint(path):
+    """path 上已有的文件若是我们存的模型文件，返回它的内容（只看 "format"，不做完整的检查）；否则返回 None。
+    要把 JSON 整个读进来才算数：别的程序重新存过（比如把键排了序）的模型文件，"format" 不一定在开头。"""
+    try:
+        ckpt = json.loads(read_text(path, '模型文件', 'save_path'))
+    except (UserError, ValueError, RecursionError):
+        return None
+    return ckpt if isinstance(ckpt, dict) and ckpt.get('format') == CHECKPOINT_FORMAT else None
+
+
+def keep_backup(path):
+    """把 path 复制一份到旁边一个还没被占用的名字（path.bak、path.bak2……），返回这个名字。"""
+    backup = next(name for name in [path + '.bak'] + [f'{path}.bak{n}' for n in range(2, 10000)] if not os.path.lexists(name))
+    shutil.copy2(path, backup)             # copy2 连权限和修改时间一起复制
+    return backup
+
+
 # =============================================================================
-# 9. 看模型内部 (inspecting the model)
+# 10. 看模型内部 (inspecting the model)
 # =============================================================================
 # 模型“想”的是什么：每个位置它给下一个字符打多少概率、每个注意力头在看哪些位置、
 # 训练时损失怎么下降，以及它比几个简单的对照好多少。这些都只读模型，不改参数，也不消耗随机数。
+# 终端里的报告（第 12 节）和网页（第 11 节）用的是这里同一批函数算出的同一批数。
 
 def display_width(text):
     """文字在终端里占几列：中日韩的全角字符占两列，其余占一列（east_asian_width 为 W 或 F 的是全角）。"""
@@ -728,13 +764,26 @@ def pad(text, width, right=False):
 
 def cut(text, width):
     """截到最多 width 列（按显示宽度），放不下的字符丢掉。"""
-    out, used = '', 0
-    for ch in text:
-        used += display_width(ch)
-        if used > width:
-            break
-        out += ch
-    return out
+    while display_width(text) > width:
+        text = text[:-1]
+    return text
+
+
+def visible(text):
+    """来自数据或模型文件的文字，原样打印可能出事：ESC 这样的控制字符会被终端当作命令（改颜色、清屏），
+    U+202E 这样的字符会把后面的文字倒过来显示。不可打印的字符一律换成看得见的写法，例如 \\x1b、\\u202e。"""
+    return ''.join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
+def shown_chars(chars, limit=60):
+    """一串字符（词表、不认识的字符）：太长（例如几千个汉字）时只留前 limit 个，后面加“…”。"""
+    chars = visible(''.join(chars))
+    return chars if len(chars) <= limit else chars[:limit] + '…'
+
+
+def shown_value(value, limit=60):
+    """错误信息里引用的值：看得见、只占一行、不太长。"""
+    return shown_chars(repr(value) if not isinstance(value, str) else value, limit)
 
 
 def bar(fraction, width):
@@ -748,11 +797,9 @@ def explain_text(state, tokenizer, text):
     predictions[pos] = (概率列表, 真实的下一个 token)，概率就是 softmax(logits)（温度 1）。
     attention[pos] 按层、按头列出这个位置的注意力权重，正是前向计算里用的那些数。"""
     tokens = tokenizer.encode(text)
-    n = min(block_size, len(tokens) - 1)
-    keys = [[] for _ in range(n_layer)]
-    values = [[] for _ in range(n_layer)]
+    keys, values = [[] for _ in range(n_layer)], [[] for _ in range(n_layer)]    # KV 缓存，同 doc_losses
     predictions, attention = [], []
-    for pos in range(n):
+    for pos in range(min(block_size, len(tokens) - 1)):                          # 太长时只看前 block_size 个位置
         weights = []
         logits = gpt(state, tokens[pos], pos, keys, values, attention=weights)
         predictions.append(([p.data for p in softmax(logits)], tokens[pos + 1]))
@@ -760,90 +807,86 @@ def explain_text(state, tokenizer, text):
     return predictions, attention
 
 
-def explain_report(state, tokenizer, text):
-    """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表。"""
-    bos_mark = '.' if '.' not in tokenizer.chars else '¶'
+def bos_mark(tokenizer):
+    """显示时代表 BOS 的符号：“.”，数据里本来就有“.”时用“¶”。"""
+    return '.' if '.' not in tokenizer.chars else '¶'
+
+
+def explain_report(state, tokenizer, text, width=80):
+    """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表，都不超过 width 列。"""
     def show(token_id):
-        return bos_mark if token_id == tokenizer.bos else tokenizer.chars[token_id]
+        return bos_mark(tokenizer) if token_id == tokenizer.bos else visible(tokenizer.chars[token_id])
 
     predictions, attention = explain_text(state, tokenizer, text)
+    if not all(math.isfinite(p) for probs, _ in predictions for p in probs):
+        raise ValueError('概率不是有限的数')            # 参数大得溢出了；主程序会说明该怪谁
     tokens = tokenizer.encode(text)[:len(predictions) + 1]
-    lines = [f'模型怎么读 {text!r}（“{bos_mark}”代表 BOS：开头是“开始”，最后是“结束”）：']
+    lines = [f'模型怎么读 {visible(repr(text))}（“{bos_mark(tokenizer)}”代表 BOS：开头是“开始”，最后是“结束”）：']
     if len(text) + 1 > block_size:
         lines.append(f'注意：它比上下文长度 block_size={block_size} 长，只看前 {block_size} 个位置。')
-    total = 0.0
+    losses = [-math.log(probs[target]) if probs[target] > 0 else math.inf for probs, target in predictions]
     for pos, (probs, target) in enumerate(predictions):
         rank = 1 + sum(1 for p in probs if p > probs[target])
-        loss = -math.log(probs[target]) if probs[target] > 0 else float('inf')
-        total += loss
-        context = ''.join(show(t) for t in tokens[:pos + 1])
-        lines.append(f'位置 {pos}：已看到 {context}，真实的下一个是 {show(target)}：'
-                     f'概率 {100 * probs[target]:.1f}%，排第 {rank}，损失 {loss:.2f}')
-        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
-        for i in top:
-            mark = '  ← 真实' if i == target else ''
-            lines.append(f'    {pad(show(i), 2)} {100 * probs[i]:5.1f}% {bar(probs[i], 30)}{mark}')
-    lines.append(f'平均损失 {total / len(predictions):.4f}（{len(predictions)} 个位置）')
-    # 注意力表：行是“正在预测的位置”（query），列是它能看到的位置（key，只有自己和之前的）
-    shades = ' ░▒▓█'
-    cols = min(len(predictions), 18)       # 行标签 5 列 + 每格 4 列：18 格是 77 列，放得进 80 列的终端
-    labels = [show(t) for t in tokens[:cols]]
+        lines.append(f'位置 {pos}：已看到 {"".join(show(t) for t in tokens[:pos + 1])}，真实的下一个是 {show(target)}：'
+                     f'概率 {100 * probs[target]:.1f}%，排第 {rank}，损失 {losses[pos]:.2f}')
+        for i in sorted(range(len(probs)), key=lambda i: -probs[i])[:5]:
+            lines.append(f'    {pad(show(i), 2)} {100 * probs[i]:5.1f}% {bar(probs[i], min(30, width - 25))}' + '  ← 真实' * (i == target))
+    lines.append(f'平均损失 {sum(losses) / len(losses):.4f}（{len(losses)} 个位置）')
+    # 注意力表：行是“正在预测的位置”（query），列是它能看到的位置（key，只有自己和之前的）。
+    # 行标签占 5 列、每格 4 列（百分数加一个深浅块），所以 width 列的终端放得下 (width - 5) // 4 格
+    cols = max(1, min(len(predictions), (width - 5) // 4))
+    labels = [pad(show(t), 4, right=True) for t in tokens[:cols]]
     for li in range(n_layer):
         for h in range(n_head):
-            lines.append('')
-            lines.append(f'第 {li} 层第 {h} 个头的注意力（每行和为 100%；行：正在读的字符，列：它看的字符）')
-            lines.append('     ' + ''.join(pad(label, 4, right=True) for label in labels))
+            lines += ['', f'第 {li} 层第 {h} 个头的注意力（每行和为 100%；行：正在读的字符，列：它看的字符）', '     ' + ''.join(labels)]
             for pos in range(cols):
-                row = attention[pos][li * n_head + h]
-                cells = ''.join(f'{round(100 * w):3d}{shades[min(4, int(w * 5))]}' for w in row)
-                lines.append(pad(labels[pos], 4, right=True) + ' ' + cells)
+                row = attention[pos][li * n_head + h]         # 这个位置、这一层这个头的权重
+                lines.append(labels[pos] + ' ' + ''.join(f'{round(100 * w):3d}{" ░▒▓█"[min(4, int(w * 5))]}' for w in row))
     if cols < len(predictions):
-        lines.append(f'（注意力表只画了前 {cols} 个位置。）')
+        lines.append(f'（终端只放得下 {cols} 格：注意力表只画了前 {cols} 个位置。终端再宽一些就能看到全部。）')
     return lines
 
 
 def smooth_losses(step_losses, columns):
     """把每步的损失分成 columns 段，每段取平均：一列一个点，单步的大起大落就平掉了。"""
-    n = len(step_losses)
-    columns = max(1, min(columns, n))
-    bounds = [round(c * n / columns) for c in range(columns + 1)]
-    return [sum(step_losses[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])], bounds
+    columns = max(1, min(columns, len(step_losses)))
+    bounds = [round(c * len(step_losses) / columns) for c in range(columns + 1)]
+    return [sum(step_losses[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])]
+
+
+def number_label(value):
+    """刻度上的数：平常三位小数；特别大（训练爆炸时）就用科学记数法，免得一个数写出几十位。"""
+    return f'{value:.3f}' if abs(value) < 1e4 else f'{value:.2e}'
 
 
 def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=80):
     """训练损失曲线（纯文字，终端和日志里都好看）：纵轴是损失，横轴是步数，右边标出留出集损失。
-    曲线最多 50 列；加上左边的刻度和右边的标注超过 max_width 列时，就少画几列。"""
-    for columns in range(50, 9, -1):
-        lines = draw_chart(step_losses, val_before, val_after, rows, columns)
-        if max(display_width(line) for line in lines) <= max_width:
-            break
-    return lines
-
-
-def draw_chart(step_losses, val_before, val_after, rows, columns):
-    points, bounds = smooth_losses(step_losses, columns)
+    曲线最多 50 列，整张图不超过 max_width 列。不是有限数的损失（NaN、inf）不画，在标题里说明。"""
+    finite = [x for x in step_losses if math.isfinite(x)]
+    if len(finite) < 2:
+        return [f'（只有 {len(finite)} 步的损失是有限的数，画不出训练损失曲线：至少要 2 步。）']
+    marks = [(value, what) for value, what in ((val_before, '训练前'), (val_after, '训练后')) if value is not None]
+    label_width = max(len(number_label(x)) for x in (min(finite), max(finite)))
+    right = max((display_width(f' <{what} {value:.4f}') for value, what in marks), default=0)
+    points = smooth_losses(finite, max(10, min(50, max_width - label_width - 2 - right)))
     hi, lo = max(points), min(points)
     span = (hi - lo) or 1.0
 
     def row_of(value):                     # 值 → 第几行（0 是最上面一行），超出范围的贴在边上
-        return min(rows - 1, max(0, round((hi - value) / span * (rows - 1))))
+        return min(rows - 1, max(0, round((hi - value) / span * (rows - 1)))) if math.isfinite(value) else 0
 
-    marks = {}
-    half_row = span / (rows - 1) / 2
-    for value, what in ((val_before, '训练前'), (val_after, '训练后')):
-        if value is not None:
-            arrow = '↑' if value > hi + half_row else '↓' if value < lo - half_row else '<'
-            marks.setdefault(row_of(value), []).append(f'{arrow}{what} {value:.4f}')
-    labels = [f'{hi - r * span / (rows - 1):.3f}' for r in range(rows)]
-    width = max(len(label) for label in labels)
-    lines = [f'训练损失曲线（每个 * 是约 {len(step_losses) / len(points):.0f} 步的平均；右边是留出集的损失）']
+    notes = {}
+    for value, what in marks:
+        arrow = '↑' if not value <= hi + span / (rows - 1) / 2 else '↓' if value < lo - span / (rows - 1) / 2 else '<'
+        notes.setdefault(row_of(value), []).append(f'{arrow}{what} {value:.4f}')
+    skipped = len(step_losses) - len(finite)
+    lines = [f'训练损失曲线（每个 * 是约 {len(finite) / len(points):.0f} 步的平均；右边是留出集的损失）' + (f'（有 {skipped} 步的损失不是有限的数，没有画）' if skipped else '')]
     for r in range(rows):
         cells = ''.join('*' if row_of(p) == r else ' ' for p in points)
-        note = (' ' + ' '.join(marks[r])) if r in marks else ''
-        lines.append(f'{labels[r]:>{width}} |{cells}{note}')
-    lines.append(' ' * width + ' +' + '-' * len(points))
-    first, last = '1', str(len(step_losses))
-    lines.append(' ' * (width + 2) + first + ' ' * max(1, len(points) - len(first) - len(last)) + last + ' 步')
+        lines.append(f'{number_label(hi - r * span / (rows - 1)):>{label_width}} |{cells} {" ".join(notes.get(r, []))}'.rstrip())
+    lines.append(' ' * label_width + ' +' + '-' * len(points))
+    last = str(len(step_losses))           # 横轴：左端是第 1 步，右端是最后一步
+    lines.append(' ' * (label_width + 2) + '1' + ' ' * max(1, len(points) - 1 - len(last)) + last + ' 步')
     return lines
 
 
@@ -851,20 +894,13 @@ def bigram_loss(train_docs, val_docs, tokenizer):
     """对照：二元语法模型 (bigram) 的留出集损失。它只看前一个字符：数训练集里每对 (前, 后) 出现的次数，
     P(后 | 前) = (次数 + 1) / (前 的总次数 + V)。“+1”是加一平滑 (Laplace smoothing)：没见过的组合
     也有一点概率，否则一个没见过的组合就会让损失变成无穷大。只算 GPT 也算的那些位置（前 block_size 个）。"""
-    V = tokenizer.vocab_size
-    counts = [[1] * V for _ in range(V)]
-    for doc in train_docs:
-        ids = tokenizer.encode(doc)[:block_size + 1]
-        for a, b in zip(ids, ids[1:]):
-            counts[a][b] += 1
-    totals = [sum(row) for row in counts]
-    loss, n = 0.0, 0
-    for doc in val_docs:
-        ids = tokenizer.encode(doc)[:block_size + 1]
-        for a, b in zip(ids, ids[1:]):
-            loss -= math.log(counts[a][b] / totals[a])
-            n += 1
-    return loss / n
+    def pairs(docs):                       # 每个名字里相邻的 (前, 后) token 对
+        return [pair for doc in docs for ids in [tokenizer.encode(doc)[:block_size + 1]] for pair in zip(ids, ids[1:])]
+
+    counts = collections.Counter(pairs(train_docs))
+    totals = collections.Counter(a for a, _ in pairs(train_docs))
+    val_pairs = pairs(val_docs)
+    return -sum(math.log((counts[a, b] + 1) / (totals[a] + tokenizer.vocab_size)) for a, b in val_pairs) / len(val_pairs)
 
 
 def perplexity(loss):
@@ -873,359 +909,23 @@ def perplexity(loss):
     return math.exp(loss) if loss < 709 else math.inf
 
 
-# =============================================================================
-# 10. 主程序和命令行 (main and command line)
-# =============================================================================
-# 前面是课程本身；这里是让它成为一个好用的程序的部分：读命令行、检查设置、显示进度、
-# 处理 Ctrl-C、把结果讲给你听。run() 把前面各节串起来。
-
-PATH_SETTINGS = ('input_path', 'save_path', 'load_path')
-MAX_SHOWN_CHARS = 60        # 词表太大（例如汉字）时，概况和错误信息里只列出前这么多个字符
-
-
-def shown_vocabulary(tokenizer):
-    """词表里的字符连成一串，太长（例如汉字）时只留前 MAX_SHOWN_CHARS 个，后面加“…”。"""
-    chars = ''.join(tokenizer.chars)
-    return chars if len(chars) <= MAX_SHOWN_CHARS else chars[:MAX_SHOWN_CHARS] + '…'
-
-
-def script_dir_path(path):
-    """相对路径从脚本所在的文件夹算起；命令行给的路径已经变成绝对路径，join 会原样使用它。"""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), path)
-
-
-def parse_value(name, text):
-    """把命令行里的字符串按设置 name 默认值的类型转换。"""
-    default = SETTINGS[name]
-    # bool 必须先判断：在 Python 里 True 也是 int 的一种
-    if isinstance(default, bool):
-        lowered = text.strip().lower()
-        if lowered in ('true', '1', 'yes', 'on'):
-            return True
-        if lowered in ('false', '0', 'no', 'off'):
-            return False
-        raise UserError(f'设置 {name} 只能是 True 或 False，但收到的是 "{text}"。例如：--{name}=False', 2)
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise UserError(f'设置 {name} 需要一个整数，但收到的是 "{text}"。例如：--{name}={default}', 2) from None
-    if isinstance(default, float):
-        try:
-            value = float(text)
-        except ValueError:
-            value = float('nan')
-        if not math.isfinite(value):
-            raise UserError(f'设置 {name} 需要一个有限的数字，但收到的是 "{text}"。例如：--{name}={default}', 2)
-        return value
-    return text
-
-
-def closest_setting(name):
-    """拼错的名字最像哪个设置：先看首字母缩写（lr → learning_rate），再看拼写相近（difflib）。"""
-    for candidate in SETTINGS:
-        if name.lower() == ''.join(part[0] for part in candidate.split('_')):
-            return candidate
-    close = difflib.get_close_matches(name.lower(), SETTINGS, n=1, cutoff=0.5)
-    return close[0] if close else None
-
-
-def apply_overrides(argv):
-    """nanoGPT 式的命令行覆盖：--名字=值 或 --名字 值，替换第 0 节里同名的全局变量。
-    返回在命令行上给过的设置名字。"""
-    given = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        match = re.fullmatch(r'--(\w+)(?:=(.*))?', arg, flags=re.S)
-        if not match:
-            raise UserError(f'看不懂命令行参数 "{arg}"：请写成 --名字=值 的形式，例如 --num_steps=200。'
-                            f'运行 --help 可以列出全部设置。', 2)
-        name, text = match.groups()
-        if name not in SETTINGS:
-            guess = closest_setting(name)
-            hint = f'你是不是想写 {guess}？' if guess else ''
-            raise UserError(f'没有叫 {name} 的设置。{hint}运行 python microgpt_teaching.py --help 可以列出全部设置。', 2)
-        if text is None:                             # --名字 值：值是下一个参数
-            if i + 1 >= len(argv) or argv[i + 1].startswith('--'):
-                example = SETTINGS[name] if SETTINGS[name] != '' else {'prompt': 'ma', 'explain': 'emma'}.get(name, 'model.json')
-                raise UserError(f'--{name} 后面缺少值。请写成 --{name}=值，例如 --{name}={example}', 2)
-            i += 1
-            text = argv[i]
-        value = parse_value(name, text)
-        if name in PATH_SETTINGS and value:
-            # 命令行里写的相对路径，按命令行的习惯从当前文件夹算起
-            value = os.path.abspath(value)
-        globals()[name] = value
-        given.append(name)
-        i += 1
-    return given
-
-
-def validate_settings():
-    """在做任何事之前检查设置；第一个不合法的设置会变成一句说明，程序以退出码 2 结束。"""
-    def fail(name, allowed):
-        raise UserError(f'设置 {name} = {globals()[name]!r} 不合法：{allowed}。', 2)
-
-    for name in ('n_layer', 'n_embd', 'n_head'):
-        if globals()[name] < 1:
-            fail(name, '它必须是正整数（至少 1）')
-    if block_size < 2:
-        fail('block_size', '它至少是 2（模型至少要看到“开头”和一个字符）')
-    if n_embd % n_head != 0:
-        fail('n_head', f'n_embd = {n_embd} 必须能被 n_head 整除，例如 n_head 取 '
-                       + '、'.join(str(d) for d in range(1, n_embd + 1) if n_embd % d == 0))
-    for name in ('num_steps', 'num_samples', 'val_size', 'log_every'):
-        if globals()[name] < 0:
-            fail(name, '它不能是负数')
-    for name in ('learning_rate', 'eps_adam', 'init_std'):
-        if not globals()[name] > 0:
-            fail(name, '它必须大于 0')
-    if not temperature >= 0.001:
-        fail('temperature', '它至少是 0.001（温度是除数，不能是 0；0.001 已经几乎总是选概率最大的字符）')
-    for name in ('beta1', 'beta2'):
-        if not 0 <= globals()[name] < 1:
-            fail(name, '它必须在 [0, 1) 之间，即 0 ≤ 值 < 1')
-
-
-def settings_help():
-    """--help 的内容：直接读本文件第 0 节的设置行，所以说明永远和代码一致。"""
-    lines = ['用法：python microgpt_teaching.py [--名字=值 ...]（也可以写成 --名字 值）', '', '设置（默认值）及含义：']
-    comments = {}
-    try:
-        with open(__file__, encoding='utf-8') as f:
-            for line in f:
-                match = re.match(r'(\w+) = .*?# (.*)$', line)
-                if match and match.group(1) in SETTINGS:
-                    comments[match.group(1)] = match.group(2).strip()
-    except OSError:
-        pass
-    names = [f'--{name}={value}' for name, value in SETTINGS.items()]
-    width = max(len(name) for name in names) + 2
-    for name, shown in zip(SETTINGS, names):
-        lines.append(f'  {shown:<{width}}{comments.get(name, "")}')
-    lines += ['', '例子：python microgpt_teaching.py --num_steps=3000 --temperature=0.8',
-              '      python microgpt_teaching.py --save_path=m.json',
-              '      python microgpt_teaching.py --load_path=m.json --num_steps=0 --prompt=ma --explain=emma']
-    return '\n'.join(lines)
-
-
-def terminal_width():
-    return shutil.get_terminal_size().columns
-
-
-def wrap_items(prefix, items, width):
-    """把一串短项目排成几行，只在项目之间换行，每行不超过 width 列。"""
-    lines, line, indent = [], prefix, ' ' * display_width(prefix)
-    for item in items:
-        if line not in (prefix, indent) and display_width(line) + 2 + display_width(item) > width:
-            lines.append(line)
-            line = indent
-        line += ('' if line in (prefix, indent) else '  ') + item
-    lines.append(line)
-    return lines
-
-
-class Status:
-    """一个可能要好几秒的阶段（评估、采样）：超过约 1 秒还没做完，就说一声在做什么，免得像死机。
-    在终端里是一行原地刷新的进度；输出到文件时只写一行。"""
-    QUIET_SECONDS = 1.0
-
-    def __init__(self, what, total, unit):
-        self.what, self.total, self.unit = what, total, unit
-        self.start = time.perf_counter()
-        self.on_terminal = sys.stdout.isatty()
-        self.shown = False
-
-    def update(self, done):
-        if time.perf_counter() - self.start < self.QUIET_SECONDS:
-            return
-        if self.on_terminal:
-            line = f'{self.what}：{done}/{self.total} {self.unit}'
-            print('\r' + cut(line, terminal_width() - 1), end='', flush=True)
-            self.shown = True
-        elif not self.shown:
-            print(f'{self.what}：共 {self.total} {self.unit}……', flush=True)
-            self.shown = True
-
-    def finish(self):
-        if self.on_terminal and self.shown:
-            print('\r' + ' ' * (terminal_width() - 1) + '\r', end='', flush=True)
-
-
-class Progress:
-    """训练进度：在终端里是一行原地刷新（不超过终端宽度）；输出到文件或管道时，按间隔各打一行。"""
-
-    def __init__(self, total_steps):
-        self.total = total_steps
-        self.on_terminal = sys.stdout.isatty() and log_every == 0
-        self.every = log_every if log_every > 0 else max(1, round(total_steps / 20))
-        self.start = time.perf_counter()
-        self.smooth = None
-        self.last_draw = 0.0
-
-    def fields(self, step, loss, lr):
-        """进度的各个部分，按重要性排好：终端太窄时从后往前丢。"""
-        elapsed = time.perf_counter() - self.start
-        speed = step / elapsed if elapsed > 0 else 0.0
-        left = (self.total - step) / speed if speed > 0 else 0.0
-        return [f'步 {step:{len(str(self.total))}d}/{self.total}', f'loss {loss:.4f}', f'平滑 {self.smooth:.4f}',
-                f'剩余 {left:.0f} 秒', f'{speed:.1f} 步/秒', f'lr {lr:.6f}']
-
-    def update(self, step, loss, lr):
-        # 平滑损失：指数滑动平均，单步损失波动很大（每步只看一个名字），平滑后才看得出趋势
-        self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
-        last = step == self.total
-        fields = self.fields(step, loss, lr)
-        if self.on_terminal:
-            if last or time.perf_counter() - self.last_draw > 0.1:
-                # 整行必须比终端窄：写满最后一列时，很多终端会自动换行，之后每次刷新都会多留下一行
-                width = terminal_width() - 1
-                while len(fields) > 1 and display_width(' | '.join(fields)) > width:
-                    fields.pop()
-                line = pad(cut(' | '.join(fields), width), width)
-                print('\r' + line, end='\n' if last else '', flush=True)
-                self.last_draw = time.perf_counter()
-        elif last or step == 1 or step % self.every == 0:
-            print(' | '.join(fields), flush=True)
-
-    def stop_early(self):
-        if self.on_terminal:
-            print()
-
-
-class GracefulStop:
-    """Ctrl-C 的处理：训练中第一次按下，做完当前这一步就停止训练，接着照常评估、保存和采样。
-    不在训练时按下，或者按第二次：立即安静地退出（退出码 130）。"""
-
-    def __init__(self):
-        self.stop_requested = False
-        self.training = False
-
-    def __call__(self, signum, frame):
-        if self.training and not self.stop_requested:
-            self.stop_requested = True
-            print('\n收到 Ctrl-C：这一步做完就停止训练，然后用现在的模型评估和采样。再按一次 Ctrl-C 立即退出。',
-                  flush=True)
-        else:
-            print('\n已退出。', flush=True)
-            raise SystemExit(130)
-
-
-def check_save_path(path):
-    """训练之前就确认模型能存到 path：文件夹存在、能写，而且不会覆盖一个不是模型文件的文件。"""
-    shown = shown_path(path)
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise UserError(f'--save_path={shown} 是一个文件夹。请写上文件名，例如 --save_path={os.path.join(shown, "model.json")}', 2)
-    if not os.path.isdir(folder):
-        raise UserError(f'要保存模型的文件夹 {shown_path(folder)} 不存在。请先建好它，或换一个 --save_path。', 2)
-    if os.path.exists(path):
-        try:
-            with open(path, encoding='utf-8') as f:
-                is_checkpoint = f'"format": "{CHECKPOINT_FORMAT}"' in f.read(200)
-        except (OSError, UnicodeDecodeError):
-            is_checkpoint = False
-        if not is_checkpoint:
-            raise UserError(f'{shown} 已经存在，而且不是 microGPT 的模型文件。为了不覆盖它，请换一个 --save_path。', 2)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise UserError(f'无法在文件夹 {shown_path(folder)} 里写文件（{e.strerror}）。请换一个 --save_path。', 2) from None
-
-
-def apply_checkpoint_shape(ckpt, given):
-    """模型文件决定模型的形状：命令行上给了不同的形状就报错；本文件第 0 节的值则直接被文件里的值替换。"""
-    for name, value in ckpt['settings'].items():
-        if name in given and globals()[name] != value:
-            raise UserError(f'命令行给了 --{name}={globals()[name]}，但模型文件里的 {name} 是 {value}。'
-                            f'模型的形状由模型文件决定：请去掉 --{name}，或者不用 --load_path 从头训练。', 2)
-        globals()[name] = value
-
-
-def check_text_fits(name, text, tokenizer):
-    """prompt、explain 里的每个字符都必须在词表里。"""
-    unknown = sorted(set(text) - set(tokenizer.chars))
-    if unknown:
-        raise UserError(f'--{name} 里有模型不认识的字符 {"".join(unknown)!r}。'
-                        f'模型认识的字符是：{shown_vocabulary(tokenizer)}', 2)
-
-
-def print_overview(path, docs, train_docs, val_docs, tokenizer, params, changed, ckpt):
-    print(f'数据：{os.path.basename(path)}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(val_docs)} 行')
-    print(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_vocabulary(tokenizer)!r}')
-    print(f'参数：{len(params)} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}')
-    if ckpt:
-        print(f'模型：读自 {shown_path(script_dir_path(load_path))}（已训练 {ckpt["steps_trained"]} 步）')
-    def shown(name):                       # 命令行给的路径已变成绝对路径；显示时和其他地方一样尽量用相对路径
-        value = globals()[name]
-        return shown_path(value) if name in PATH_SETTINGS and value else value
-
-    items = [f'{name}={shown(name)}' + ('*' if name in changed else '') for name in SETTINGS]
-    for line in wrap_items('设置：', items, min(terminal_width(), 100) - 1):
-        print(line)
-    if changed:
-        print('      （* 为改过的设置）')
-    too_long = [doc for doc in docs if len(doc) + 1 > block_size]
-    if too_long:
-        longest = max(len(doc) for doc in too_long) + 1
-        print(f'注意：有 {len(too_long)} 行的“字符数 + 结尾的 BOS”超过上下文长度 block_size={block_size}，'
-              f'这些行只训练前 {block_size} 个位置（超出的字符和结尾的 BOS 学不到）。'
-              f'想全部学到，可以用 --block_size={longest}。')
-
-
-def evaluate_with_status(state, docs, tokenizer, what):
-    status = Status(what, len(docs), '行')
-    loss = evaluate(state, docs, tokenizer, on_doc=status.update)
-    status.finish()
-    return loss
-
-
-def run_training(state, optimizer, train_docs, tokenizer, stop):
-    """调用第 6 节的 train()，在每步之间显示进度、检查发散、响应 Ctrl-C。返回每步的损失。"""
-    print(f'开始训练 {num_steps} 步（按 Ctrl-C 可提前停止）……', flush=True)
-    progress = Progress(num_steps)
-    step_losses = []
-    started = time.perf_counter()
-    stop.training = True
-    for step, loss, lr in train(state, optimizer, train_docs, tokenizer, num_steps):
-        if not math.isfinite(loss):
-            raise UserError(f'第 {step} 步的 loss 变成了 {loss}：训练发散了。'
-                            f'请调小 learning_rate（现在是 {learning_rate}）或 init_std（现在是 {init_std}）再试。', 1)
-        step_losses.append(loss)
-        progress.update(step, loss, lr)
-        if stop.stop_requested:
-            progress.stop_early()
-            print(f'训练在第 {step} 步停止（共设 {num_steps} 步）。', flush=True)
-            break
-    stop.training = False
-    seconds = max(time.perf_counter() - started, 1e-9)      # 极短的训练可能计时为 0，避免除以 0
-    print(f'训练用时 {seconds:.1f} 秒（{len(step_losses) / seconds:.1f} 步/秒），最后一步的 loss {step_losses[-1]:.4f}')
-    return step_losses
-
-
-def print_losses(before, after, bigram, vocab_size, trained):
-    uniform = math.log(vocab_size)
-    rows = []
-    if trained:
-        rows += [('训练前', before), ('训练后', after)]
-    else:
-        rows += [('读回的模型（这次没再训练）' if load_path else '没有训练的模型（随机参数）', after)]
-    rows += [(f'对照：均匀猜测 ln({vocab_size})', uniform), ('对照：二元语法模型', bigram)]
-    width = max(display_width(label) for label, _ in rows) + 2
-    print(f'留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失）：')
-    for label, value in rows:
-        print(f'  {pad(label, width)}{value:.4f}   困惑度 {perplexity(value):.1f}')
-    if perplexity(after) <= vocab_size:
-        print(f'  困惑度 {perplexity(after):.1f}：相当于模型每一步在约 {perplexity(after):.0f} 个字符里犹豫'
-              f'（均匀猜测是在全部 {vocab_size} 个里犹豫）。')
+def loss_rows(before, after, bigram, vocab_size, trained, loaded):
+    """留出集损失表的各行：(标签, 损失)。终端的报告和网页用的是同一张表。"""
+    untrained = '读回的模型（这次没再训练）' if loaded else '没有训练的模型（随机参数）'
+    rows = [('训练前', before), ('训练后', after)] if trained else [(untrained, after)]
+    return rows + [(f'对照：均匀猜测 ln({vocab_size})', math.log(vocab_size)), ('对照：二元语法模型', bigram)]
 
 
 # 读数字的门槛。默认运行离它们都很远，所以默认运行不会打印任何提醒。
 EXPLODED_FACTOR = 2.0       # 留出集损失超过 2·ln V（比均匀乱猜差一倍以上）：不是“学得不好”，是数值爆炸了
+NO_LEARNING_MARGIN = 0.1    # 训练后的留出集损失离均匀乱猜 ln V 不到 0.1：模型几乎什么都没学到
 MANY_PASSES = 10            # 把训练集从头到尾过了 10 遍以上：小数据上这足够把每一行背下来
+SHORT_RUN = 100             # 少于 100 步：每步只学一个名字，这么几步还学不到什么
+
+
+def exploded(loss, vocab_size):
+    """留出集损失大于 2·ln V（比均匀乱猜差一倍以上），或者根本不是数（NaN）：训练爆炸了。"""
+    return not loss <= EXPLODED_FACTOR * math.log(vocab_size)
 
 
 def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
@@ -1233,186 +933,538 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     notes = []
     uniform = math.log(vocab_size)
     passes = steps / len(train_docs)
-    if not after <= EXPLODED_FACTOR * uniform:            # “not <=” 让 NaN（算不出数）也算爆炸
-        notes.append(f'留出集损失 {after:.4g} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，'
-                     f'参数被推到了很离谱的地方。请把 learning_rate 调小（现在是 {learning_rate}，默认 {SETTINGS["learning_rate"]}）。')
-        return notes
+    if exploded(after, vocab_size):
+        return [f'留出集损失 {after:.4g} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，参数被推到了很离谱的地方。'
+                f'请把 learning_rate 调小（现在是 {learning_rate}，默认 {SETTINGS["learning_rate"]}）。']
+    if steps and before >= after > uniform - NO_LEARNING_MARGIN:
+        why = (f'训练只有 {steps} 步，太短了：试试 --num_steps=1000' if steps < SHORT_RUN else f'学习率 {learning_rate} 可能太小（默认 {SETTINGS["learning_rate"]}）：每一步几乎没动参数')
+        notes.append(f'训练后的留出集损失 {after:.4f} 和均匀乱猜的 {uniform:.4f} 差不多：模型几乎什么都没学到。{why}。')
     if passes >= 1 and (after > before or after > uniform):
-        why = '比训练前还高' if after > before else '比均匀乱猜还高'
-        notes.append(f'留出集损失{why}（{before:.4f} → {after:.4f}）：模型在训练集上学到的东西，'
+        notes.append(f'留出集损失{"比训练前还高" if after > before else "比均匀乱猜还高"}（{before:.4f} → {after:.4f}）：模型在训练集上学到的东西，'
                      f'对没见过的数据不管用。这通常是过拟合 (overfitting)：它把训练数据背了下来，而不是学到规律。')
     if passes > MANY_PASSES:
-        notes.append(f'训练把 {len(train_docs)} 行训练数据平均看了 {passes:.0f} 遍：数据这么少，模型很容易把它们背下来'
-                     f'（编出的样本多半是训练集里的原样）。可以试：减少 num_steps、多找些数据、或者用小一点的模型（n_embd、n_layer）。')
+        notes.append(f'训练把 {len(train_docs)} 行训练数据平均看了 {passes:.0f} 遍：数据这么少，模型很容易把它们背下来（编出的样本多半是训练集里的原样）。'
+                     f'可以试：减少 num_steps、多找些数据、或者用小一点的模型（n_embd、n_layer）。')
     unseen = sorted(set(''.join(val_docs)) - set(''.join(train_docs)))
     if unseen:
-        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {"".join(unseen[:10])}）：'
-                     f'模型不可能学会预测它们，留出集损失因此偏高。数据越多，这种情况越少。')
+        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {shown_chars(unseen[:10])}）：模型不可能学会预测它们，留出集损失因此偏高。数据越多，这种情况越少。')
     return notes
 
 
-def print_samples(samples, train_docs, val_docs):
-    """样本和它们的来历：训练集里有 / 留出集里有（真实存在，但模型从没见过）/ 新的。重复的样本标出来。"""
-    in_train, in_val = set(train_docs), set(val_docs)
-    width = max(display_width(s or '（空）') for s in samples)
-    seen, counts = set(), {'train': 0, 'val': 0, 'new': 0, 'empty': 0}
-    new_distinct = set()
+def label_samples(samples, train_docs, val_docs):
+    """每个样本的来历：训练集里有 / 留出集里有（真实存在，但模型从没见过）/ 新的；
+    长到 block_size 还没结束的标为“被截断”，重复的标出来。返回 [(样本, 标签), ...]。"""
+    in_train, in_val, labelled = set(train_docs), set(val_docs), []
     for i, sample in enumerate(samples):
-        if not sample:
-            kind, label = 'empty', '第一步就抽到了 BOS'
-        elif sample in in_train:
-            kind, label = 'train', '训练集里有'
-        elif sample in in_val:
-            kind, label = 'val', '留出集里有'
-        else:
-            kind, label = 'new', '新'
-            new_distinct.add(sample)
-        counts[kind] += 1
-        if sample and sample in seen:
-            label += '（重复）'
-        seen.add(sample)
-        print(f'  {i + 1:2d}. {pad(sample or "（空）", width)}  {label}')
-    n = len(samples)
-    print(f'其中训练集里有 {counts["train"]} 个，留出集里有 {counts["val"]} 个，新的 {counts["new"]} 个'
-          f'（{100 * counts["new"] / n:.0f}%，其中 {len(new_distinct)} 个互不相同）。')
-    if counts['val']:
-        print('留出集里的样本真实存在，模型训练时却从没见过：编出它们，说明模型学到的是规律，而不只是背下了训练集。')
+        label = '训练集里有' if sample in in_train else '留出集里有' if sample in in_val else '新' if sample else '第一步就抽到了 BOS'
+        label += '（到了长度上限 block_size，被截断）' * (len(sample) >= block_size) + '（重复）' * (bool(sample) and sample in samples[:i])
+        labelled.append((sample, label))
+    return labelled
 
 
-def check_inputs(docs, tokenizer):
-    """在任何费时的事情之前，检查数据、prompt、explain 和保存路径，免得训练了几分钟才发现写错了。"""
-    unknown = sorted(set(''.join(docs)) - set(tokenizer.chars))
-    if unknown:
-        raise UserError(f'数据里有模型文件的词表里没有的字符：{"".join(unknown)!r}。这个模型只认识 '
-                        f'{shown_vocabulary(tokenizer)!r}；请换一份数据，或者不用 --load_path 从头训练。', 1)
-    check_text_fits('prompt', prompt, tokenizer)
-    check_text_fits('explain', explain, tokenizer)
-    if len(prompt) >= block_size:
-        raise UserError(f'--prompt 有 {len(prompt)} 个字符，但模型最多看 block_size={block_size} 个位置'
-                        f'（第一个是 BOS），没有地方再往下写了。请用少于 {block_size} 个字符的开头。', 2)
-    if save_path:
-        check_save_path(script_dir_path(save_path))
+# =============================================================================
+# 11. 网页：把这次运行画出来 (html page)
+# =============================================================================
+PAGE_MARK = '<meta name="generator" content="microgpt_teaching.py">'
 
 
-def train_and_evaluate(state, optimizer, train_docs, val_docs, tokenizer, steps_before):
-    """训练前评估 → 训练 → 训练后评估。返回 (训练前的留出集损失, 每步的损失, 训练后的留出集损失)。"""
-    loss_before = loss_after = None
-    if val_docs:
-        what = '训练前，在留出集上评估' if num_steps else '在留出集上评估'
-        loss_before = loss_after = evaluate_with_status(state, val_docs, tokenizer, what)
-    step_losses = []
-    if num_steps:
-        stop = GracefulStop()
-        signal.signal(signal.SIGINT, stop)
-        # 接着训练时，从上次停下的那个名字往后学，而不是把开头那些名字再学一遍
-        offset = steps_before % len(train_docs)
-        step_losses = run_training(state, optimizer, train_docs[offset:] + train_docs[:offset], tokenizer, stop)
-        if val_docs:
-            loss_after = evaluate_with_status(state, val_docs, tokenizer, '训练后，在留出集上评估')
-    return loss_before, step_losses, loss_after
-
-
-def print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tokenizer):
-    """训练后的报告：损失曲线、留出集损失和对照、给学习者的提醒。"""
-    print()
-    if not val_docs:
-        print(f'没有留出验证集（val_size={val_size}，或数据不到 10 行），跳过验证损失。')
-        return
-    if len(step_losses) >= 2:
-        chart = loss_chart(step_losses, loss_before, loss_after, max_width=min(80, terminal_width() - 1))
-        print('\n'.join(chart) + '\n')
-    print_losses(loss_before, loss_after, bigram_loss(train_docs, val_docs, tokenizer),
-                 tokenizer.vocab_size, bool(step_losses))
-    for note in diagnose(loss_before, loss_after, len(step_losses), train_docs, val_docs, tokenizer.vocab_size):
-        print('提醒：' + note)
-
-
-def save_model(state, tokenizer, optimizer, steps_trained, val_loss):
-    target = script_dir_path(save_path)
-    replaced = '，替换了原来的模型文件' if os.path.exists(target) else ''
+def is_our_page(path):
     try:
-        write_atomically(target, checkpoint_json(state, tokenizer, optimizer, steps_trained, val_loss))
+        with open(path, encoding='utf-8') as f:
+            return PAGE_MARK in f.read(4000)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def page_info(*args):
+    return args
+
+
+def page_html(info):
+    return '<!DOCTYPE html>' + PAGE_MARK
+
+
+# =============================================================================
+# 12. 主程序和命令行 (main and command line)
+# =============================================================================
+# 前面是课程本身；这里是让它成为一个好用的程序的部分：读命令行、检查设置和文件、显示进度、
+# 处理 Ctrl-C、把结果讲给你听。run() 把前面各节按顺序串起来。
+
+PATH_SETTINGS = ('input_path', 'save_path', 'load_path', 'html_path')
+STOP_SIGNALS = [getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGHUP') if hasattr(signal, name)]
+stopping = {'training': False, 'asked': False, 'saved': False}      # 收到停止信号时的状态（见 on_stop_signal）
+
+
+def shown_path(path):
+    """显示给人看的路径：在当前文件夹里面就显示相对路径，否则显示完整路径；控制字符显示成看得见的样子。"""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:                    # Windows 上不同盘符之间没有相对路径
+        relative = '..'
+    return visible(path if relative.startswith('..') else relative)
+
+
+def script_dir_path(path):
+    """相对路径从脚本所在的文件夹算起；命令行给的路径已经变成绝对路径，join 会原样使用它。"""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), path)
+
+
+def quoted(path):
+    """命令里的路径：有空格等特殊字符时加上引号，照抄就能用。"""
+    return shlex.quote(shown_path(path)) if os.name != 'nt' else f'"{shown_path(path)}"'
+
+
+def command_prefix():
+    """提示里的命令用你刚才用的解释器（python3、python 或 Windows 上的 py）和脚本路径，照抄就能运行。"""
+    interpreter = 'py' if os.name == 'nt' and shutil.which('py') else os.path.splitext(os.path.basename(sys.executable))[0]
+    return f'{interpreter} {quoted(os.path.abspath(sys.argv[0] or __file__))}'
+
+
+# ---- 设置：命令行覆盖和检查 ----
+
+def shape_problem(n_layer, n_embd, n_head, block_size, changed=()):
+    """形状设置不成立的第一个原因：(该怪的设置, 说明)；都成立就返回 None。
+    命令行的设置和读回的模型文件都用它检查；该怪的是你改过的那个设置（changed 里的）。"""
+    for name, value, least in (('n_layer', n_layer, 1), ('n_embd', n_embd, 1), ('n_head', n_head, 1), ('block_size', block_size, 2)):
+        if value < least:
+            return name, f'{name} = {value}，它至少是 {least}' + ('（模型至少要看到“开头”和一个字符）' if name == 'block_size' else '')
+    if n_embd % n_head:
+        if 'n_head' in changed and 'n_embd' not in changed:
+            return 'n_head', f'n_embd = {n_embd} 必须能被 n_head 整除，n_head 可以取 ' + '、'.join(str(d) for d in range(1, 17) if n_embd % d == 0)
+        return 'n_embd', f'n_embd = {n_embd} 必须能被 n_head = {n_head} 整除，n_embd 可以取 {n_head}、{2 * n_head}、{3 * n_head} 这样的数'
+    # 估计内存和每步的时间（常数是在默认模型上量的，取整留了余地）：一个参数约 200 字节（Value 对象加上
+    # Adam 的 m、v）；一步最多 block_size 个位置，每个位置每个参数约两条边，每条边约 40 字节、0.2 微秒
+    params = block_size * n_embd + n_layer * 12 * n_embd ** 2          # 不算词表那几行：它们要看数据
+    edges = 2 * block_size * params
+    gigabytes, seconds = (200 * params + 40 * edges) / 1e9, 2e-7 * edges
+    if gigabytes > 4 or seconds > 60:
+        name = next((n for n in ('n_layer', 'n_embd', 'block_size') if n in changed), 'n_embd')
+        return name, (f'这样的模型约有 {params:.3g} 个参数，训练时约要 {gigabytes:.3g} GB 内存，纯 Python 一步约 {seconds:.3g} 秒'
+                      f'（上限是 4 GB、60 秒）。请把 n_layer、n_embd 或 block_size 调小')
+    return None                            # 都成立
+
+
+def parse_value(name, text):
+    """把命令行里的字符串按设置 name 默认值的类型（True/False、整数、小数、字符串）转换。"""
+    kind = type(SETTINGS[name])
+    try:
+        if kind is bool:                   # 不能用 bool(text)：bool('False') 是 True
+            return {'true': True, '1': True, 'yes': True, 'on': True, 'false': False, '0': False, 'no': False, 'off': False}[text.strip().lower()]
+        if kind is int and not re.fullmatch(r'\s*[-+]?\d{1,15}\s*', text):   # 最多 15 位：再大也没有意义
+            raise ValueError
+        value = kind(text)
+        if kind is float and not math.isfinite(value):
+            raise ValueError
+        return value
+    except (KeyError, ValueError):
+        wanted = {bool: ' True 或 False', int: '一个整数（最多 15 位）', float: '一个有限的数字'}[kind]
+        raise UserError(f'设置 {name} 需要{wanted}，但收到的是 "{shown_value(text)}"。例如：--{name}={SETTINGS[name]}', 2) from None
+
+
+def closest_setting(name):
+    """拼错的名字最像哪个设置：先看首字母缩写（lr → learning_rate），再看拼写相近（difflib）。"""
+    initials = {''.join(part[0] for part in setting.split('_')): setting for setting in SETTINGS}
+    close = difflib.get_close_matches(name.lower(), SETTINGS, n=1, cutoff=0.5)
+    return initials.get(name.lower()) or (close[0] if close else None)
+
+
+def apply_overrides(argv):
+    """nanoGPT 式的命令行覆盖：--名字=值 或 --名字 值，替换第 0 节里同名的全局变量。
+    返回在命令行上给过的设置名字；要看帮助（-h 或 --help）时返回 None。"""
+    given, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ('-h', '--help'):
+            return None
+        match = re.fullmatch(r'--(\w+)(?:=(.*))?', arg, flags=re.S)
+        # 中文输入法打出的标点：—— 或 －－ 代替 --，＝ 或 ： 代替 =，中文引号。在很多字体里它们和英文的几乎一样
+        fixed = re.sub(r'^[—–－]+-*', '--', arg).translate(str.maketrans({'＝': '=', '：': '=', '“': '', '”': '', '‘': '', '’': ''}))
+        if not match and fixed != arg and re.fullmatch(r'--(\w+)(?:=(.*))?', fixed, flags=re.S):
+            raise UserError(f'参数 "{shown_value(arg)}" 里有中文输入法的标点。请切换到英文输入法，写成：{shown_value(fixed)}', 2)
+        if not match:
+            raise UserError(f'看不懂命令行参数 "{shown_value(arg)}"：请写成 --名字=值 的形式，例如 --num_steps=200。运行 {command_prefix()} --help 可以列出全部设置。', 2)
+        name, text = match.groups()
+        if name not in SETTINGS:
+            hint = f'你是不是想写 {closest_setting(name)}？' if closest_setting(name) else ''
+            raise UserError(f'没有叫 {shown_value(name)} 的设置。{hint}运行 {command_prefix()} --help 可以列出全部设置。', 2)
+        if text is None:                   # --名字 值：值是下一个参数（可以是 -h 这样的文字）
+            i += 1
+            if i == len(argv) or argv[i].startswith('--'):
+                example = {'prompt': 'ma', 'explain': 'emma'}.get(name, SETTINGS[name] if SETTINGS[name] != '' else 'model.json')
+                raise UserError(f'--{name} 后面缺少值。请写成 --{name}=值，例如 --{name}={example}', 2)
+            text = argv[i]
+        value = parse_value(name, text)
+        if name in PATH_SETTINGS and value:
+            # 命令行里的相对路径按命令行的习惯从当前文件夹算起；~ 是你的主文件夹；结尾的 / 留着，表示“这是文件夹”
+            value = os.path.abspath(os.path.expanduser(value)) + (os.sep if value.endswith(('/', os.sep)) else '')
+        globals()[name] = value
+        given.append(name)
+        i += 1
+    return given
+
+
+def validate_settings(given):
+    """在做任何事之前检查设置；第一个不合法的设置会变成一句说明，程序以退出码 2 结束。"""
+    problems = [(name, '它不能是负数') for name in ('num_steps', 'num_samples', 'val_size', 'log_every') if globals()[name] < 0]
+    problems += [(name, '它必须大于 0') for name in ('learning_rate', 'eps_adam', 'init_std') if not globals()[name] > 0]
+    problems += [(name, '它必须在 [0, 1) 之间，即 0 ≤ 值 < 1') for name in ('beta1', 'beta2') if not 0 <= globals()[name] < 1]
+    if not temperature >= 0.001:
+        problems.append(('temperature', '它至少是 0.001（温度是除数，不能是 0；0.001 已经几乎总是选概率最大的字符）'))
+    if not load_path:                      # 读回模型时，形状由模型文件决定，读文件时再检查
+        problems.append(shape_problem(n_layer, n_embd, n_head, block_size, given))
+    for name, allowed in filter(None, problems):
+        raise UserError(f'设置 {name} = {shown_value(globals()[name])} 不合法：{allowed}。', 2)
+
+
+def settings_help():
+    """--help 的内容：直接读本文件第 0 节的设置行，所以说明永远和代码一致。排成悬挂缩进的表，不超过 80 列。"""
+    with open(__file__, encoding='utf-8') as f:
+        comments = dict(re.findall(r'^(\w+) = .*?# (.*)$', f.read(), flags=re.M))
+    prog = command_prefix()
+    lines = [f'用法：{prog} [--名字=值 ...]（也可以写成 --名字 值）', '', '设置（默认值）及含义：']
+    for name, value in SETTINGS.items():
+        head = f'  --{name}={value}'
+        if len(head) > 24:                 # 太长：说明从下一行开始
+            lines.append(head)
+            head = ''
+        lines += wrap(head.ljust(26) + comments.get(name, ''), min(terminal_width(), 80) - 1, ' ' * 26)
+    return '\n'.join(lines + ['', '例子：', f'  {prog} --num_steps=3000 --temperature=0.8', f'  {prog} --save_path=m.json',
+                              f'  {prog} --load_path=m.json --num_steps=0 --prompt=ma --explain=emma'])
+
+
+# ---- 输出：终端、日志、管道 ----
+
+class SafeOutput:
+    """包住标准输出（或标准错误）：读的一方走了（| head 提前关掉了管道）、磁盘满了、或者根本没有地方输出，
+    都只是不再打印——训练、保存照常进行。"""
+
+    def __init__(self, stream): self.stream = stream
+    def write(self, text): return self.call('write', text)
+    def flush(self): return self.call('flush')
+    def isatty(self): return self.call('isatty')
+
+    def call(self, name, *args):
+        try:
+            return getattr(self.stream, name)(*args)
+        except (OSError, ValueError, AttributeError):   # 管道断了、磁盘满了、文件已关闭、根本没有输出（None）
+            with contextlib.suppress(OSError, ValueError, AttributeError):   # 缓冲区里剩下的字节，退出时写进 /dev/null
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            self.stream = None
+
+
+def terminal_width():
+    return shutil.get_terminal_size().columns
+
+
+# 折行的最小单位：一串空白；或者一个不可拆的块——一串不含空白的非中文字符（命令、数字、英文单词），
+# 或者一个中文字符，连同紧贴着它的开、闭标点（标点不会落到行首或被留在行尾）
+CJK = '\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef'
+PIECES = re.compile(rf'\s+|[（「『“‘《]*(?:[^\s{CJK}]+|[{CJK}])[，。；：、！？）」』”’》…]*')
+
+
+def wrap(text, width, indent=''):
+    """按显示宽度把一段话折成几行：只在空白处、或两个中文字符之间断开，不会拆开命令、数字或英文单词。
+    续行以 indent 开头。一个比整行还宽的块（例如很长的路径）单独占一行。"""
+    lines, line = [], ''
+    for piece in PIECES.findall(text):
+        if line.strip() and display_width(line + piece.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = indent
+            if piece.isspace():
+                continue
+        line += piece
+    return lines + [line.rstrip()]
+
+
+def say(text='', file=None, indent=''):
+    """打印一段话，按终端宽度折行（中文字算两列）。"""
+    for line in wrap(text, min(terminal_width(), 100) - 1, indent):
+        print(line, file=file or sys.stdout, flush=True)
+
+
+class Progress:
+    """训练进度：在终端里是一行原地刷新（不超过终端宽度）；输出到文件或管道时，按间隔各打一行。"""
+
+    def __init__(self, total_steps):
+        self.total, self.start, self.smooth, self.last_draw = total_steps, time.perf_counter(), None, 0.0
+        self.on_terminal = bool(sys.stdout.isatty()) and log_every == 0
+        self.every = log_every or max(1, round(total_steps / 20))     # 不是终端时，每隔几步打一行（默认约 5%）
+
+    def update(self, step, loss, lr):
+        # 平滑损失：指数滑动平均，单步损失波动很大（每步只看一个名字），平滑后才看得出趋势
+        self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
+        last = step == self.total
+        speed = step / max(time.perf_counter() - self.start, 1e-9)
+        # 各部分按重要性排好：终端太窄时从后往前丢
+        fields = [f'步 {step:{len(str(self.total))}d}/{self.total}', f'loss {loss:.4f}', f'平滑 {self.smooth:.4f}',
+                  f'剩余 {(self.total - step) / speed:.0f} 秒', f'{speed:.1f} 步/秒', f'lr {lr:.6f}']
+        if not self.on_terminal:
+            if last or step == 1 or step % self.every == 0:
+                print(' | '.join(fields), flush=True)
+        elif last or time.perf_counter() - self.last_draw > 0.1:
+            # 整行必须比终端窄：写满最后一列时，很多终端会自动换行，之后每次刷新都会多留下一行
+            width = terminal_width() - 1
+            while len(fields) > 1 and display_width(' | '.join(fields)) > width:
+                fields.pop()
+            print('\r' + pad(cut(' | '.join(fields), width), width), end='\n' if last else '', flush=True)
+            self.last_draw = time.perf_counter()
+
+
+def slow(what, work, *args):
+    """做一件可能要好几秒的事（评估、采样）：超过 1 秒还没做完，就先说一声在做什么，免得像死机。"""
+    timer = threading.Timer(1.0, say, [what + '……'])
+    timer.start()
+    try:
+        return work(*args)
+    finally:
+        timer.cancel()
+
+
+def on_stop_signal(signum, frame):
+    """Ctrl-C（SIGINT）、kill 默认发的 SIGTERM、关掉终端时的 SIGHUP：训练中第一次收到，做完当前这一步就停止训练，
+    接着照常评估、保存和采样；不在训练时收到，或者收到第二次，就立即退出（main 会说模型有没有保存）。"""
+    if stopping['training'] and not stopping['asked']:
+        stopping['asked'] = True
+        say('收到 Ctrl-C（或终止信号）：这一步做完就停止训练，然后照常评估、保存和采样。再按一次 Ctrl-C 立即退出，但那样模型不会保存。', file=sys.stderr)
+    else:
+        for sig in STOP_SIGNALS:           # 从此不再理会：退出的路上再按 Ctrl-C，也不会打断退出、打印回溯
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+
+# ---- 训练之前的检查 ----
+
+def check_output_path(path, setting, is_ours):
+    """训练之前就确认结果能写到 path，免得训练了半天，到最后才发现存不下：path 不是文件夹、管道或设备，
+    文件夹存在、能写，名字不太长，也不会覆盖一个不是我们写的文件（is_ours 判断）。"""
+    folder, name = os.path.split(path)
+
+    def refuse(problem):
+        raise UserError(f'--{setting}={shown_path(path)}：{problem}', 2)
+
+    if not name or os.path.isdir(path):
+        refuse(f'这是一个文件夹。请写上文件名，例如 --{setting}={os.path.join(shown_path(path), "model.json")}')
+    if not os.path.isdir(folder):
+        refuse(f'文件夹 {shown_path(folder)} 不存在。请先建好它，或换一个路径')
+    if os.path.lexists(path) and not (os.path.isfile(path) and is_ours(path)):
+        refuse('这里已经有一个不是 microGPT 写的文件（或者是管道、设备、断了的链接）。为了不覆盖它，请换一个路径')
+    try:                                   # 真的在那里建一个文件再删掉：名字太长、没有写权限，现在就知道
+        fd, probe = tempfile.mkstemp(dir=folder) if os.path.lexists(path) else (os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY), path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        refuse('文件名太长了，请用短一点的名字' if e.errno == errno.ENAMETOOLONG else f'无法在这里写文件（{e.strerror}）。请换一个路径')
+
+
+def apply_checkpoint_shape(ckpt, given):
+    """模型文件决定模型的形状：命令行上给了不同的形状就报错；本文件第 0 节的值则直接被文件里的值替换。"""
+    for name, value in ckpt['settings'].items():
+        if name in given and globals()[name] != value:
+            raise UserError(f'命令行给了 --{name}={globals()[name]}，但模型文件里的 {name} 是 {value}。模型的形状由模型文件决定：请去掉 --{name}，或者不用 --load_path 从头训练。', 2)
+        globals()[name] = value
+
+
+def check_inputs(docs, val_docs, tokenizer, ckpt):
+    """在任何费时的事情之前，检查数据、prompt、explain 和要写的文件，免得训练了几分钟才发现写错了。
+    返回要评估的留出集：读回的模型只用来采样、数据却不合它的词表时，跳过评估（返回空列表）。"""
+    for name, unknown in (('prompt', set(prompt) - set(tokenizer.chars)), ('explain', set(explain) - set(tokenizer.chars))):
+        if unknown:
+            raise UserError(f'--{name} 里有模型不认识的字符 {shown_chars(sorted(unknown))}。模型认识的字符是：{shown_chars(tokenizer.chars)}', 2)
+    if len(prompt) >= block_size:
+        raise UserError(f'--prompt 有 {len(prompt)} 个字符，但模型最多看 block_size={block_size} 个位置（第一个是 BOS），没有地方再往下写了。请用少于 {block_size} 个字符的开头。', 2)
+    for setting, is_ours in (('save_path', existing_checkpoint), ('html_path', is_our_page)):
+        if globals()[setting]:
+            check_output_path(script_dir_path(globals()[setting]), setting, is_ours)
+    unknown = sorted(set(''.join(docs)) - set(tokenizer.chars))
+    if not unknown:
+        return val_docs
+    trained_on = (ckpt.get('data') or {}).get('file')
+    problem = (f'数据 {visible(os.path.basename(input_path))} 里有模型的词表里没有的字符 {shown_chars(unknown)}：'
+               + (f'这个模型是用 {visible(trained_on)} 训练的，请加上 --input_path={quoted(trained_on)}' if trained_on else '它是用别的数据训练的'))
+    if num_steps:
+        raise UserError(f'{problem}。要用这份数据训练，请不用 --load_path，从头训练。', 1)
+    say(f'注意：{problem}。这次只拿模型采样，跳过在留出集上的评估。')
+    return []
+
+
+# ---- 报告 ----
+
+def print_overview(data_path, docs, train_docs, val_docs, tokenizer, n_params, changed, ckpt, fingerprint):
+    print(f'数据：{visible(os.path.basename(data_path))}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(val_docs)} 行')
+    print(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_chars(tokenizer.chars)}')
+    print(f'参数：{n_params} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}')
+    if ckpt:
+        data = ckpt.get('data') or {}
+        same = '，和这次的数据相同' if data.get('fingerprint') == fingerprint else f'，训练时用的是 {visible(data.get("file") or "别的数据")}'
+        say(f'模型：读自 {shown_path(script_dir_path(load_path))}（已训练 {ckpt["steps_trained"]} 步{same}）')
+    def shown(name):                       # 命令行给的路径已变成绝对路径，显示时尽量用相对路径；* 标出改过的设置
+        value = globals()[name]
+        text = shown_path(value) if name in PATH_SETTINGS and value else visible(value)
+        return f'{name}={text}' + '*' * (name in changed) + ('（读回模型时不起作用）' if ckpt and name == 'init_std' else '')
+
+    say('设置：' + '  '.join(map(shown, SETTINGS)), indent=' ' * 6)
+    if changed:
+        print('      （* 为改过的设置）')
+    too_long = [doc for doc in docs if len(doc) + 1 > block_size]
+    if too_long:
+        say(f'注意：有 {len(too_long)} 行的“字符数 + 结尾的 BOS”超过上下文长度 block_size={block_size}，这些行只训练前 {block_size} 个位置'
+            f'（超出的字符和结尾的 BOS 学不到）。想全部学到，可以用 --block_size={max(len(doc) for doc in too_long) + 1}。')
+    if ckpt and num_steps:
+        say(f'接着训练：这次是这个模型的第 {ckpt["steps_trained"] + 1}–{ckpt["steps_trained"] + num_steps} 步。学习率计划从头开始：'
+            f'从 learning_rate={learning_rate} 降到 0，而不是接着上次的，所以头几步的步子比上次结束时大，损失可能先变差一点。')
+
+
+def print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tokenizer, loaded):
+    """训练后的报告：损失曲线、留出集损失和对照、给学习者的提醒。返回损失表的各行（网页也要用）。"""
+    print()
+    if step_losses:                        # 只有 1 步时，loss_chart 会说明画不出曲线
+        print('\n'.join(loss_chart(step_losses, loss_before, loss_after, max_width=min(80, terminal_width() - 1))) + '\n')
+    if not val_docs:
+        say(f'没有留出验证集（val_size={val_size}、数据不到 10 行，或数据不合读回模型的词表），跳过验证损失。')
+        return []
+    rows = loss_rows(loss_before, loss_after, bigram_loss(train_docs, val_docs, tokenizer), tokenizer.vocab_size, bool(step_losses), loaded)
+    width = max(display_width(label) for label, _ in rows) + 2
+    print('留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失）：')
+    for label, value in rows:
+        print(f'  {pad(label, width)}{value:.4f}   困惑度 {perplexity(value):.1f}')
+    ppl = perplexity(loss_after)
+    if ppl <= tokenizer.vocab_size:
+        say(f'困惑度 {ppl:.1f}：相当于模型每一步在约 {ppl:.0f} 个字符里犹豫（均匀猜测是在全部 {tokenizer.vocab_size} 个里犹豫）。')
+    elif math.isinf(ppl):
+        say('困惑度 inf：损失太大，e^损失超出了小数能表示的范围（约 1.8e308），只好写成无穷大 inf。')
+    for note in diagnose(loss_before, loss_after, len(step_losses), train_docs, val_docs, tokenizer.vocab_size):
+        say('提醒：' + note)
+    return rows
+
+
+def save_model(text, val_loss, vocab_size):
+    """存模型。原来的文件若更好（留出集损失更低），或这次训练爆炸了，先把原来的另存一份，并说怎么换回来。"""
+    target = script_dir_path(save_path)
+    old = existing_checkpoint(target)
+    old_loss = old and old.get('val_loss')
+    worse = val_loss is not None and (is_number(old_loss) and not val_loss <= old_loss or exploded(val_loss, vocab_size))
+    backup = keep_backup(target) if old and worse else None
+    try:
+        write_atomically(target, text)
     except OSError as e:
         raise UserError(f'保存模型到 {shown_path(target)} 失败（{e.strerror}）。原来在那里的文件没有被改动。', 1) from None
-    print(f'\n模型已保存到 {shown_path(target)}（共训练 {steps_trained} 步{replaced}）。'
-          f'下次可以用 --load_path={shown_path(target)} --num_steps=0 直接采样。')
+    stopping['saved'] = True
+    say(f'\n模型已保存到 {shown_path(target)}' + ('，替换了原来的模型文件。' if old else '。'))
+    if backup:
+        say(f'原来那个模型比这次的好（留出集损失：原来 {old_loss}，这次 {val_loss:.4f}），原来的已另存为 {shown_path(backup)}。想换回来，运行：')
+        print(f'  {"move" if os.name == "nt" else "mv"} {quoted(backup)} {quoted(target)}')
+    data_arg = f' --input_path={quoted(script_dir_path(input_path))}' if input_path != SETTINGS['input_path'] else ''
+    say('下次可以用这条命令读回它直接采样：')
+    print(f'  {command_prefix()} --load_path={quoted(target)}{data_arg} --num_steps=0')
 
 
-def sample_all(state, tokenizer):
-    start_note = f'，都以 {prompt!r} 开头' if prompt else ''
-    print(f'\n模型编出的 {num_samples} 个样本（temperature={temperature}{start_note}）：')
-    status = Status('采样', num_samples, '个')
-    samples = []
-    for i in range(num_samples):
-        try:
-            samples.append(sample_name(state, tokenizer, prompt))
-        except ValueError:                 # random.choices：概率里有 inf 或 NaN
-            raise UserError('模型算出的概率不是有限的数（参数大得溢出了），没法采样。'
-                            f'请调小 learning_rate（现在是 {learning_rate}）或 init_std（现在是 {init_std}）重新训练。', 1) from None
-        status.update(i + 1)
-    status.finish()
-    return samples
+def print_samples(labelled):
+    """样本和它们的标签，最后数一数各有多少。"""
+    width = max(display_width(visible(s) or '（空）') for s, _ in labelled)
+    for i, (sample, label) in enumerate(labelled):
+        print(f'  {i + 1:2d}. {pad(visible(sample) or "（空）", width)}  {label}')
+    kinds = [label.split('（')[0] for _, label in labelled]
+    new = [s for s, label in labelled if label.startswith('新')]
+    repeats = '' if not new else '，没有重复' if len(set(new)) == len(new) else f'，去掉重复后是 {len(set(new))} 个'
+    say(f'其中训练集里有 {kinds.count("训练集里有")} 个，留出集里有 {kinds.count("留出集里有")} 个，新的 {len(new)} 个（{100 * len(new) / len(labelled):.0f}%{repeats}）。')
+    if '留出集里有' in kinds:
+        say('留出集里的样本真实存在，模型训练时却从没见过：编出它们，说明模型学到的是规律，而不只是背下了训练集。')
 
 
 def run(argv):
-    """整个程序：读数据 → 分词 → 建参数（有模型文件就读回）→ 训练 → 报告 → 保存 → 采样 → 看模型内部。"""
-    if '-h' in argv or '--help' in argv:
+    """整个程序：读数据 → 分词 → 建参数（有模型文件就读回）→ 训练 → 报告 → 保存 → 采样 → 看模型内部 → 网页。"""
+    started, given = time.perf_counter(), apply_overrides(argv)
+    if given is None:                                 # -h 或 --help
         print(settings_help())
         return 0
-    given = apply_overrides(argv)
-    validate_settings()
-    started = time.perf_counter()
-    # Python 除了引用计数，还有一个专找“循环引用”的垃圾回收器，它每分配几百个对象就扫描一遍新对象。
-    # 我们的计算图只从父节点指向孩子，没有环，一步用完后靠引用计数就全部释放了；
-    # 每步要新建几万个对象，让回收器反复扫描它们纯属浪费，所以关掉它（用 valgrind 数指令，
-    # 默认设置训练 30 步少了约 11%）。
-    gc.disable()
+    validate_settings(given)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_stop_signal)
+    start_speed_tricks()                              # 第 8 节
     random.seed(seed)                                 # 整个程序只在这里设一次种子
 
-    path = script_dir_path(input_path)
-    docs = load_docs(path)                            # 1. 数据
+    data_path = script_dir_path(input_path)
+    docs = load_docs(data_path)                       # 1. 数据
+    # 数据的指纹（存进模型文件，读回时认得出是不是同一份数据）：全部行的 SHA-256 的前 16 位。要在打乱之前算
+    fingerprint = hashlib.sha256('\n'.join(docs).encode('utf-8', 'surrogatepass')).hexdigest()[:16]
     train_docs, val_docs = split_docs(docs)
-    ckpt = load_checkpoint(script_dir_path(load_path)) if load_path else None   # 8. 读回的模型决定形状和词表
+    ckpt = load_checkpoint(script_dir_path(load_path)) if load_path else None   # 9. 读回的模型决定形状和词表
     if ckpt:
         apply_checkpoint_shape(ckpt, given)
     tokenizer = Tokenizer(ckpt['vocabulary'] if ckpt else docs)                 # 2. 分词器
-    check_inputs(docs, tokenizer)
+    val_docs = check_inputs(docs, val_docs, tokenizer, ckpt)
     # 4. 参数：即使要读回模型，也先照常随机初始化，这样消耗的随机数和从头训练时一样，
     #    同一个种子下，读回的模型编出的名字与存它的那次运行逐字相同
     state = init_params(tokenizer.vocab_size)
     optimizer = Adam(flatten(state))
     steps_before = restore(ckpt, state, optimizer) if ckpt else 0
+    embeddings_before = [[p.data for p in row] for row in state['wte']]        # 网页要画训练前后的嵌入
     changed = [name for name in SETTINGS if globals()[name] != SETTINGS[name]]
-    print_overview(path, docs, train_docs, val_docs, tokenizer, optimizer.params, changed, ckpt)
+    print_overview(data_path, docs, train_docs, val_docs, tokenizer, len(optimizer.params), changed, ckpt, fingerprint)
 
-    loss_before, step_losses, loss_after = train_and_evaluate(      # 6. 训练
-        state, optimizer, train_docs, val_docs, tokenizer, steps_before)
-    print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tokenizer)    # 9. 曲线和对照
-    if save_path:                                                                             # 8. 保存
-        save_model(state, tokenizer, optimizer, steps_before + len(step_losses), loss_after)
-    if num_samples:                                                                           # 7. 采样
-        print_samples(sample_all(state, tokenizer), train_docs, val_docs)
-    if explain:                                                                               # 9. 看模型内部
-        print('\n' + '\n'.join(explain_report(state, tokenizer, explain)))
-    print(f'\n总用时 {time.perf_counter() - started:.1f} 秒。')
+    loss_before = loss_after = slow('在留出集上评估', evaluate, state, val_docs, tokenizer) if val_docs else None
+    step_losses = []                                  # 6. 训练
+    if num_steps:
+        say(f'开始训练 {num_steps} 步（按 Ctrl-C 可提前停止）……')
+        progress = Progress(num_steps)
+        offset = steps_before % len(train_docs)       # 接着训练时，从上次停下的那个名字往后学
+        stopping['training'] = True
+        for step, loss, lr in train(state, optimizer, train_docs[offset:] + train_docs[:offset], tokenizer, num_steps):
+            if not math.isfinite(loss):
+                raise UserError(f'第 {step} 步的 loss 变成了 {loss}：训练发散了。请调小 learning_rate（现在是 {learning_rate}）再试。', 1)
+            step_losses.append(loss)
+            progress.update(step, loss, lr)
+            if stopping['asked']:            # 收到了 Ctrl-C：这一步已经做完，停下
+                say(('\n' if progress.on_terminal else '') + f'训练在第 {step} 步停止（共设 {num_steps} 步）。')
+                break
+        stopping['training'] = False
+        seconds = max(time.perf_counter() - progress.start, 1e-9)   # 极短的训练可能计时为 0，避免除以 0
+        print(f'训练用时 {seconds:.1f} 秒（{len(step_losses) / seconds:.1f} 步/秒），最后一步的 loss {step_losses[-1]:.4f}')
+        if val_docs:
+            loss_after = slow('在留出集上评估训练后的模型', evaluate, state, val_docs, tokenizer)
+    rows = print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tokenizer, bool(ckpt))
+    if save_path:                                     # 9. 保存
+        data = {'file': os.path.basename(data_path), 'fingerprint': fingerprint}
+        save_model(checkpoint_json(state, tokenizer, optimizer, steps_before + len(step_losses), loss_after, data), loss_after, tokenizer.vocab_size)
+    explained = explain or (val_docs[0] if html_path and val_docs else '')   # 网页总要解释一个名字
+    try:                                              # 7. 采样；10. 看模型内部
+        samples = slow('采样', lambda: [sample_name(state, tokenizer, prompt) for _ in range(num_samples)])
+        report = explain_report(state, tokenizer, explained, min(80, terminal_width() - 1)) if explained else []
+    except ValueError:                                # 概率不是有限的数：该怪训练，还是该怪读回的模型文件
+        blame = (f'问题出在模型文件 {shown_path(script_dir_path(load_path))} 里的参数上：请换一个模型文件，或者不用 --load_path 从头训练。'
+                 if ckpt and not step_losses else f'请调小 learning_rate（现在是 {learning_rate}）重新训练。')
+        raise UserError(f'模型算出的概率不是有限的数（参数大得溢出了），没法采样。{blame}', 1) from None
+    labelled = label_samples(samples, train_docs, val_docs)
+    if samples:
+        print(f'\n模型编出的 {num_samples} 个样本（temperature={temperature}' + (f'，都以 {visible(repr(prompt))} 开头）：' if prompt else '）：'))
+        print_samples(labelled)
+    for line in [''] + report if explain else []:
+        say(line, indent='    ')
+    if html_path:                                     # 11. 网页
+        info = page_info(docs, train_docs, val_docs, tokenizer, state, changed, rows, step_losses, loss_before, loss_after, labelled, explained, embeddings_before)
+        write_atomically(script_dir_path(html_path), page_html(info))
+        say(f'\n网页已保存到 {shown_path(script_dir_path(html_path))}：用浏览器打开它，可以看到这次运行的图。')
+    say(f'\n总用时 {time.perf_counter() - started:.1f} 秒。')
     return 0
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if hasattr(sys.stdout, 'reconfigure'):
-        sys.stdout.reconfigure(errors='replace')      # 控制台编码放不下的字符显示为 ?，而不是崩溃
+    """程序的入口：把 run() 的各种结局变成退出码和（标准错误上的）一句话。"""
+    sys.stdout, sys.stderr = SafeOutput(sys.stdout), SafeOutput(sys.stderr)
+    if hasattr(sys.stdout.stream, 'reconfigure'):
+        sys.stdout.stream.reconfigure(errors='replace')   # 控制台编码放不下的字符显示为 ?，而不是崩溃
     try:
-        return run(argv)
+        return run(sys.argv[1:] if argv is None else argv)
     except UserError as e:
-        print(f'错误：{e}', file=sys.stderr)
+        print(f'错误：{visible(e)}', file=sys.stderr)    # visible：换行和控制字符显示出来，错误永远只占一行
         return e.exit_code
-    except KeyboardInterrupt:                         # 训练开始之前按下的 Ctrl-C
-        print('\n已退出。')
+    except KeyboardInterrupt:                         # 不在训练时收到 Ctrl-C，或收到第二次
+        print('\n已退出。' + ('模型没有保存。' if save_path and not stopping['saved'] else ''), file=sys.stderr)
         return 130
-    except BrokenPipeError:                           # 输出接到了提前关闭的管道，例如 | head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # 退出时不再报错
-        return 1
+    finally:
+        for sig in STOP_SIGNALS:                      # 程序就要结束：再收到这些信号也不理会，免得打断退出、打印回溯
+            signal.signal(sig, signal.SIG_IGN)
+        sys.stdout.flush()
 
 
 if __name__ == '__main__':

@@ -1,8 +1,10 @@
 """Full default run against the independent reference numbers (about half a minute; not collected by pytest).
 
-    python tests/check_reference.py
+    python tests/check_reference.py                        # the default run
+    python tests/check_reference.py --speed_tricks=False   # the textbook path: the same numbers
 
-Runs `python microgpt_teaching.py --log_every=1` (the default settings, one progress line per step) and
+Runs `python microgpt_teaching.py --log_every=1` (the default settings, one progress line per step; any
+arguments given here are passed on) with the Python that runs this script, and
 compares the printed step losses, the held-out loss and the 20 samples with the numbers of an independent
 float64 implementation. Exits 1 if anything differs. CI runs it before the pytest suite.
 """
@@ -20,7 +22,7 @@ SAMPLES = ['karia', 'rustia', 'marla', 'analil', 'krela', 'adian', 'amalela', 'e
 
 def main():
     env = dict(os.environ, PYTHONIOENCODING='utf-8')
-    out = subprocess.run([sys.executable, os.path.join(ROOT, 'microgpt_teaching.py'), '--log_every=1'],
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'microgpt_teaching.py'), '--log_every=1', *sys.argv[1:]],
                          stdout=subprocess.PIPE, encoding='utf-8', env=env, check=True).stdout
     checks = []
     for step, expected in STEP_LOSSES.items():

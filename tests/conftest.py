@@ -1,5 +1,7 @@
 """共用的辅助工具：把脚本当作模块导入 (import)，以及像用户那样把脚本当作程序运行。"""
 import os
+import random
+import re
 import subprocess
 import sys
 
@@ -43,3 +45,86 @@ def assert_clean_failure(result, code, *words):
     assert len(lines) == 1 and lines[0].startswith('错误：'), result.stderr
     for word in words:
         assert word in result.stderr
+
+
+# ---- 多个测试文件共用的小数据和读输出的办法（只在这里定义一次）----
+SMALL = ('--n_embd=8', '--n_head=2', '--num_samples=5')      # 小模型：命令行测试跑得快
+NAMES = ['anna', 'bob', 'carla', 'dora', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jo', 'kim', 'lu', 'mia', 'ned',
+         'ola', 'pam', 'ray', 'sam', 'tia', 'uma', 'val', 'wes', 'yan', 'abe', 'ben', 'cat', 'dan', 'eli',
+         'finn', 'gil', 'hana', 'ian', 'jade', 'kai', 'leo', 'max', 'nia', 'otto', 'pia', 'rex']   # 40 个，没有 q、z
+
+
+def sample_lines(stdout):
+    """每一行编号的样本：(样本, 标签)，按顺序。"""
+    return re.findall(r'^ +\d+\. (\S+) +(\S+?)(?:（重复）)?$', stdout, flags=re.M)
+
+
+def held_out_loss(stdout, label):
+    """损失表里某一行（例如“训练后”）的留出集损失。"""
+    return float(re.search(rf'^  {label} +(\d+\.\d+) ', stdout, flags=re.M).group(1))
+
+
+def graph_size(loss):
+    """从 loss 能走到的节点数和边数（叶子也算）。"""
+    nodes, edges, seen, stack = 0, 0, set(), [loss]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes += 1
+        edges += len(node._children)
+        stack.extend(node._children)
+    return nodes, edges
+
+
+def default_start(mg):
+    """默认运行的起点：设好种子，读自带的数据，建初始参数。返回 (state, 训练集, 分词器)。"""
+    random.seed(mg.seed)
+    docs = mg.load_docs(os.path.join(ROOT, mg.input_path))
+    train_docs, _ = mg.split_docs(docs)
+    tok = mg.Tokenizer(docs)
+    return mg.init_params(tok.vocab_size), train_docs, tok
+
+
+def train_steps(mg, start, steps):
+    """从 start 开始，按 1000 步的学习率计划训练前 steps 步；返回每步的损失。"""
+    state, train_docs, tok = start
+    losses = []
+    for step, loss, lr in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps):
+        losses.append(loss)
+        if step == steps:
+            break
+    return losses
+
+
+# ---- 梯度测试共用（test_autograd、test_model、test_speed）----
+def numeric_grad(f, leaf, h=1e-6):
+    """对一个叶子求中心差分 (f(x + h) - f(x - h)) / 2h（float64）；f 每次调用都从叶子重新建一遍图。"""
+    old = leaf.data
+    leaf.data = old + h
+    up = f().data
+    leaf.data = old - h
+    down = f().data
+    leaf.data = old
+    return (up - down) / (2 * h)
+
+
+TINY_DOCS = ['abcab', 'ba', 'cabbac', 'a', 'ccbab']     # 词表 a、b、c 加 BOS
+
+
+def tiny_model(mg, n_layer=2, n_embd=4, n_head=2, block_size=8):
+    """一个很小的模型（默认 2 层、2 个头），权重放大 5 倍，每条路径上的梯度都明显不是 0。返回 (分词器, state)。"""
+    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = n_layer, n_embd, n_head, block_size
+    random.seed(11)
+    tok = mg.Tokenizer(TINY_DOCS)
+    state = mg.init_params(tok.vocab_size)
+    for p in mg.flatten(state):
+        p.data *= 5
+    return tok, state
+
+
+def mean_doc_loss(mg, state, tok, doc):
+    """和 train() 里一样：一个名字各位置损失的平均。"""
+    losses = mg.doc_losses(state, tok.encode(doc))
+    return (1 / len(losses)) * sum(losses)
