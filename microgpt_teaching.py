@@ -88,7 +88,7 @@ class UserError(Exception):
 
 def load_docs(path):
     """读数据文件，每行一个名字：去掉两端的空白，丢掉空行。"""
-    text = read_text(path, '数据文件', 'input_path')     # 第 12 节：文件找不到、不是 UTF-8……都变成一句中文说明
+    text = read_text(path, '数据文件', 'input_path')     # 见本节末尾：文件找不到、不是 UTF-8……都变成一句中文说明
     # 只在真正的换行处分行：\n、\r\n（Windows）和 \r。（str.splitlines 还会在 \x1c、\u2028 这些字符处分行）
     docs = [line.strip() for line in re.split(r'\r\n|\r|\n', text)]
     docs = [doc for doc in docs if doc]
@@ -702,7 +702,6 @@ def check_checkpoint(ckpt):
 
 def load_checkpoint(path):
     """读模型文件并检查；任何问题都变成一句中文说明（退出码 1），说明前面是文件的路径。"""
-    shown = shown_path(path)
     text = read_text(path, '模型文件', 'load_path')
     try:
         ckpt = json.loads(text)
@@ -710,9 +709,9 @@ def load_checkpoint(path):
     except (ValueError, RecursionError):             # 不是 JSON；或位数多得离谱的整数、嵌套深得离谱的列表
         problem = ('不完整：JSON 在文件末尾突然断了（可能只复制了一部分）。请重新保存一次' if json_is_cut(text) else
                    '不是合法的 JSON（或者里面有位数太多的数字、嵌套太深的列表），不是这个脚本存的模型文件')
-        raise UserError(f'模型文件 {shown} {problem}。', 1) from None
+        raise UserError(f'模型文件 {shown_path(path)} {problem}。', 1) from None
     except UserError as e:                           # check_checkpoint 找到的问题：前面加上文件的路径
-        raise UserError(f'模型文件 {shown} 有问题：{e}', 1) from None
+        raise UserError(f'模型文件 {shown_path(path)} 有问题：{e}', 1) from None
     return ckpt
 
 
@@ -854,9 +853,9 @@ def smooth_losses(step_losses, columns):
     return [sum(step_losses[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])]
 
 
-def number_label(value):
-    """刻度上的数：平常三位小数；特别大（训练爆炸时）就用科学记数法，免得一个数写出几十位。"""
-    return f'{value:.3f}' if abs(value) < 1e4 else f'{value:.2e}'
+def number_label(value, decimals=3):
+    """刻度上的数、困惑度：平常几位小数；特别大（训练爆炸时）就用科学记数法，免得一个数写出几十位。"""
+    return f'{value:.{decimals}f}' if abs(value) < 1e4 else f'{value:.2e}'
 
 
 def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=80):
@@ -867,14 +866,16 @@ def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=
         return [f'（只有 {len(finite)} 步的损失是有限的数，画不出训练损失曲线：至少要 2 步。）']
     marks = [(value, what) for value, what in ((val_before, '训练前'), (val_after, '训练后')) if value is not None]
     label_width = max(len(number_label(x)) for x in (min(finite), max(finite)))
-    right = max((display_width(f' <{what} {value:.4f}') for value, what in marks), default=0)
-    points = smooth_losses(finite, max(10, min(50, max_width - label_width - 2 - right)))
-    hi, lo = max(points), min(points)
-    span = (hi - lo) or 1.0
 
     def row_of(value):                     # 值 → 第几行（0 是最上面一行），超出范围的贴在边上
         return min(rows - 1, max(0, round((hi - value) / span * (rows - 1)))) if math.isfinite(value) else 0
 
+    widths = [display_width(f' <{what} {value:.4f}') for value, what in marks]
+    for right in (max(widths, default=3), sum(widths)):   # 右边留给标注（没有标注时留给横轴末尾的“ 步”）；两个标注落在同一行时，留够两个的再画一遍
+        points = smooth_losses(finite, max(10, min(50, max_width - label_width - 2 - right)))
+        hi, lo, span = max(points), min(points), (max(points) - min(points)) or 1.0
+        if len({row_of(value) for value, _ in marks}) == len(marks):
+            break
     notes = {}
     for value, what in marks:
         arrow = '↑' if not value <= hi + span / (rows - 1) / 2 else '↓' if value < lo - span / (rows - 1) / 2 else '<'
@@ -885,8 +886,7 @@ def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=
         cells = ''.join('*' if row_of(p) == r else ' ' for p in points)
         lines.append(f'{number_label(hi - r * span / (rows - 1)):>{label_width}} |{cells} {" ".join(notes.get(r, []))}'.rstrip())
     lines.append(' ' * label_width + ' +' + '-' * len(points))
-    last = str(len(step_losses))           # 横轴：左端是第 1 步，右端是最后一步
-    lines.append(' ' * (label_width + 2) + '1' + ' ' * max(1, len(points) - 1 - len(last)) + last + ' 步')
+    lines.append(' ' * (label_width + 2) + '1' + f' {len(step_losses)}'.rjust(len(points) - 1) + ' 步')   # 横轴：第 1 步到最后一步
     return lines
 
 
@@ -933,7 +933,7 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     notes = []
     uniform = math.log(vocab_size)
     passes = steps / len(train_docs)
-    if exploded(after, vocab_size):
+    if steps and exploded(after, vocab_size):      # 这次没训练（读回的模型）就谈不上“训练爆炸”
         return [f'留出集损失 {after:.4g} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，参数被推到了很离谱的地方。'
                 f'请把 learning_rate 调小（现在是 {learning_rate}，默认 {SETTINGS["learning_rate"]}）。']
     if steps and before >= after > uniform - NO_LEARNING_MARGIN:
@@ -965,23 +965,364 @@ def label_samples(samples, train_docs, val_docs):
 # =============================================================================
 # 11. 网页：把这次运行画出来 (html page)
 # =============================================================================
-PAGE_MARK = '<meta name="generator" content="microgpt_teaching.py">'
+# 终端里只能用星号画图；网页能画真正的图。page_html(info) 把 run() 收集好的数字（字典 info）
+# 写成一个独立的 HTML 文件：这次运行一览、损失曲线、模型读一段文字时的预测和注意力、
+# 字符嵌入的二维地图、模型的形状。图都是手写的 SVG：一种用文字描述图形的格式
+# （<line> 画线、<rect> 画矩形、<circle> 画圆、<text> 写字……），所以这一节也是一堂小课：
+# 怎样把数字变成坐标。页面不用 JavaScript，也不从网上取任何东西，离线双击就能打开；
+# 鼠标停在格子或点上，浏览器会显示 <title> 里的精确数值。
+# 这里只读 info：不碰模型，也不抽随机数，同样的 info 永远画出同样的页面。
+
+PAGE_MARK = '<meta name="generator" content="microgpt_teaching.py">'   # 认得出是本程序画的网页，才允许覆盖它
+MAX_MAP_POINTS = 150        # 嵌入地图最多画多少个字符（汉字数据的词表有几千个，全画上只是一团墨）
+VOWELS = set('aeiouAEIOU')  # 嵌入地图里单独上色，看训练后元音是不是聚在一起
 
 
-def is_our_page(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return PAGE_MARK in f.read(4000)
-    except (OSError, UnicodeDecodeError):
-        return False
+def esc(value):
+    """任何要放进网页的文字都先经过这里（字符来自用户的数据）。visible() 把看不见的字符（控制字符等）
+    写成 \\x1b 这样的转义，让人看得见；再把 < > & " ' 换成 HTML 实体，浏览器就不会把数据当成标签。"""
+    return html.escape(visible(value))
 
 
-def page_info(*args):
-    return args
+def num(value, spec='.4f'):
+    """数字 → 文字。NaN（算不出的数）和无穷大照实写成 NaN / inf；None（没有这个数）写成 —。"""
+    if value is None or not math.isfinite(value):
+        return '—' if value is None else str(value).replace('nan', 'NaN')      # str 给出 inf、-inf、nan
+    return esc(format(value, spec))
+
+
+def is_finite(value):
+    return value is not None and math.isfinite(value)
+
+
+def clamp01(x):
+    """限制在 [0, 1]，画条形和颜色用。NaN 当作 0（它的真实值照样写在文字和 <title> 里）。"""
+    return min(1.0, max(0.0, x)) if math.isfinite(x) else 0.0
+
+
+def el(name, content=None, **attrs):
+    """一个元素：el('line', class_='grid', x1=0, y1=5) → <line class="grid" x1="0" y1="5"/>。
+    属性名里的 _ 换成 -（text_anchor → text-anchor），结尾的 _ 去掉（class 是 Python 的关键字）。
+    属性值都经过 esc；小数只留一位：屏幕上不到一个像素的差别看不出来，文件却能小很多。
+    content 是已经转义好的内容（文字或别的元素）。"""
+    shown = ''.join(f' {key.rstrip("_").replace("_", "-")}="{esc(round(value, 1) if isinstance(value, float) else value)}"'
+                    for key, value in attrs.items())
+    return f'<{name}{shown}/>' if content is None else f'<{name}{shown}>{content}</{name}>'
+
+
+def svg(width, height, label, parts, cls):
+    """一张 SVG 图。viewBox 定义画布的坐标系：左上角是 (0, 0)，x 向右、y 向下增大。
+    CSS 再把整张图缩放到页面的宽度，所以窄屏上它整体变小，而不是被截掉。"""
+    return el('svg', ''.join(parts), class_=cls, width=width, height=height, viewBox=f'0 0 {width} {height}', role='img', aria_label=label)
+
+
+def heat_colour(w):
+    """权重 w ∈ [0, 1] → 颜色：在两种颜色之间按 w 线性插值（R、G、B 各自插值）。"""
+    # 权重 0 是近白 (247, 251, 255)，权重 1 是深蓝 (8, 48, 107)
+    r, g, b = (round(a + (z - a) * clamp01(w)) for a, z in zip((247, 251, 255), (8, 48, 107)))
+    return f'#{r:02x}{g:02x}{b:02x}'
+
+
+def nice_axis(lo, hi, count=5):
+    """坐标轴的刻度：间隔取 1、2、5 乘以 10 的整数次幂里最接近 (hi - lo) / count 的那个，
+    再把两端向外扩到整刻度。刻度就是 2.0, 2.5, 3.0，而不是 2.137, 2.611……，人一眼就能读。"""
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):            # 只有一个值：上下各留一点
+        lo, hi = lo - max(0.5, abs(lo) / 10), hi + max(0.5, abs(hi) / 10)
+    raw = (hi - lo) / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda s: abs(s - raw))
+    return [i * step for i in range(math.floor(lo / step), math.ceil(hi / step) + 1)]
+
+
+# ---- 1. 一览 ----
+
+def overview_section(info, bos_char):
+    data, model, vocab = info['data'], info['model'], info['vocab']
+    changed = '；'.join(f'<code>{esc(name)}={esc(value) or "（空）"}</code>（默认 {esc(default) or "（空）"}）'
+                       for name, value, default in info['changed'])
+    out = (f'<section id="overview"><h2>1. 这次运行一览</h2><p>数据：{esc(data["file"])}，共 {esc(data["lines"])} 行；'
+           f'训练用 {esc(data["train"])} 行，留出验证 {esc(data["val"])} 行。<br>词表：{len(vocab) + 1} 个 token = '
+           f'{len(vocab)} 个字符 + 1 个 BOS（本页写作 <code>{esc(bos_char)}</code>）；'
+           f'字符：<code>{html.escape(shown_chars(vocab))}</code><br>参数：{esc(info["n_params"])} 个；'
+           f'{esc(model["n_layer"])} 层，n_embd={esc(model["n_embd"])}，{esc(model["n_head"])} 个头，'
+           f'block_size={esc(model["block_size"])}。<br>改过的设置：{changed or "没有，全部是默认值"}。</p>')
+    # 困惑度 = e^损失：模型平均在多少个选项里犹豫。NaN 的困惑度还是 NaN（perplexity() 会把它算成 inf）
+    rows = ''.join(f'<tr><td>{esc(label)}</td><td class="num">{num(value)}</td><td class="num">'
+                   f'{num(value if value is None or math.isnan(value) else perplexity(value), ".1f")}</td></tr>'
+                   for label, value in info['losses'])
+    out += ('<table><caption>留出验证集上的平均损失（每个 token 位置）</caption><tr><th></th><th>损失</th>'
+            f'<th>困惑度 = e<sup>损失</sup></th></tr>{rows}</table><p class="note">两个对照：在全部 V 个 token 里均匀乱猜，'
+            '损失是 ln V；二元语法模型只看前一个字符。模型至少要比乱猜好，最好也比二元语法好。</p>'
+            if rows else '<p>没有留出验证集，所以没有留出集损失。</p>')
+    items = ''.join(f'<li><code>{esc(text) or "（空）"}</code> <span class="tag{" new" if label.startswith("新") else ""}">'
+                    f'{esc(label)}</span></li>' for text, label in info['samples'])
+    out += (f'<h3>模型编出的 {len(info["samples"])} 个样本</h3><p class="note">训练集里有：背下来的；留出集里有：真实存在、'
+            f'模型却从没见过；新：训练数据里没有的。</p><ol class="samples">{items}</ol>' if items else '')
+    return out + '</section>'
+
+
+# ---- 2. 损失曲线 ----
+
+def loss_section(info):
+    losses = info['step_losses']
+    points = [(step, loss) for step, loss in enumerate(losses, 1) if math.isfinite(loss)]
+    out = '<section id="loss"><h2>2. 损失曲线</h2>'
+    if not points:
+        why = f'全部 {len(losses)} 步的损失都不是有限的数（NaN 或 inf）' if losses else '这次没有训练'
+        return out + (f'<p>{why}，所以没有损失曲线。留出集损失：训练前 {num(info["val_before"])}，'
+                      f'训练后 {num(info["val_after"])}。</p></section>')
+    refs = [('留出集·训练前', info['val_before'], 'before'), ('留出集·训练后', info['val_after'], 'after'),
+            ('对照·均匀猜测', info['uniform'], 'uniform'), ('对照·二元语法', info['bigram'], 'bigram')]
+    keys = [('step', '━━', '每一步的损失（每步只学一个名字，所以跳得厉害）'), ('mean', '━━', '平滑后的损失（和终端里的“平滑”一样）')] + [
+        (cls, '●' if cls in ('before', 'after') else '╍╍', f'{label} {num(value)}' + ('' if is_finite(value) else '（没画）')) for label, value, cls in refs]
+    out += '<figure><p>' + ' '.join(f'<span class="key"><b class="{cls}">{mark}</b> {text}</span>' for cls, mark, text in keys)
+    out += '</p>' + loss_svg(points, len(losses), refs) + '</figure>'          # 图例和图放在一起，打印时不会被分到两页
+    if len(points) < len(losses):
+        out += f'<p class="warn">有 {len(losses) - len(points)} 步的损失不是有限的数（NaN 或 inf），图里跳过了这些步。</p>'
+    return out + '</section>'
+
+
+def loss_svg(points, n_steps, refs):
+    """折线图的全部数学就是两个线性映射：步数 → 横坐标 x，损失 → 纵坐标 y。
+    SVG 的 y 向下增大，所以损失越大，y 越小（越靠上）。"""
+    values = [v for _, v in points] + [v for _, v, _ in refs if is_finite(v)]
+    ticks = nice_axis(min(values), max(values))
+    left = 40 + 9 * max(len(num(t, 'g')) for t in ticks)      # 刻度文字越长（爆炸时的 1e+30），左边留得越宽
+    width, height, right, top, bottom = 900, 380, 880, 16, 334    # bottom：横轴的 y
+
+    def x_of(step): return left + step / n_steps * (right - left)
+    def y_of(loss): return top + (ticks[-1] - loss) / (ticks[-1] - ticks[0]) * (bottom - top)
+
+    parts = [el('polyline', class_='axis', points=f'{left},{top} {left},{bottom} {right},{bottom}'),
+             el('text', '训练步数', x=(left + right) / 2, y=height - 4, text_anchor='middle'),
+             el('text', '损失 (loss)', transform=f'translate(18 {(top + bottom) / 2}) rotate(-90)', text_anchor='middle')]
+    for t in ticks:                                   # 横向网格线和纵轴刻度
+        parts += [el('line', class_='grid', x1=left, x2=right, y1=y_of(t), y2=y_of(t)),
+                  el('text', num(t, 'g'), x=left - 6, y=y_of(t) + 4, text_anchor='end')]
+    for t in nice_axis(0, n_steps):                   # 横轴刻度：只要整数步，而且不超过总步数
+        if t == int(t) and 0 <= t <= n_steps:
+            parts.append(el('text', int(t), x=x_of(t), y=bottom + 20, text_anchor='middle'))
+    smooth = [points[0][1]]                           # 平滑：指数滑动平均，和终端进度里的“平滑”一栏相同
+    for _, v in points[1:]:
+        smooth.append(0.95 * smooth[-1] + 0.05 * v)
+    parts += [el('polyline', class_='step', points=' '.join(f'{x_of(s):.1f},{y_of(v):.1f}' for s, v in points)),
+              el('polyline', class_='mean', points=' '.join(f'{x_of(s):.1f},{y_of(m):.1f}' for (s, _), m in zip(points, smooth)))]
+    for (label, value, cls), step in zip(refs, (0, n_steps, None, None)):
+        if is_finite(value):                          # 留出集：训练前在第 0 步、训练后在最后一步画点；对照：虚线
+            tip = el('title', f'{label} {num(value)}')
+            parts.append(el('line', tip, class_=cls, x1=left, x2=right, y1=y_of(value), y2=y_of(value)) if step is None
+                         else el('circle', tip, class_=cls, cx=x_of(step), cy=y_of(value), r=5))
+    return svg(width, height, '训练损失曲线', parts, 'loss')
+
+
+# ---- 3. 模型内部 ----
+
+def explain_section(info, bos_char):
+    ex = info['explain']
+    out = '<section id="explain"><h2>3. 模型内部：它怎么读一段文字</h2>'
+    if not ex:
+        return out + '<p>这次没有要解读的文字（没有给 --explain，或者没有留出集），跳过这一部分。</p></section>'
+    names, tokens, predictions = info['vocab'] + [bos_char], ex['tokens'], ex['predictions']   # BOS 的编号正好是最后一个
+    cards = ''
+    for pos, (probs, target) in enumerate(predictions):
+        rank = 1 + sum(1 for p in probs if p > probs[target])
+        seen = ''.join(names[t] for t in tokens[:pos + 1])
+        cards += (f'<div class="card">位置 {pos}：已看到 <code>{esc(seen)}</code>，真实的下一个是 <code>{esc(names[target])}</code>'
+                  f'（{num(100 * probs[target], ".1f")}%，排第 {rank}）{top5_svg(probs, target, names)}</div>')
+    out += (f'<p>把 <code>{esc(bos_char + ex["text"])}</code> 逐个位置喂给模型（<code>{esc(bos_char)}</code> 是 BOS：开头代表“开始”，'
+            f'最后代表“结束”），共 {len(predictions)} 个位置。每个位置列出最可能的 5 个下一个字符，绿色的是真实的下一个。</p>'
+            f'<div class="cards">{cards}</div>')
+    return out + attention_html(ex['attention'], [names[t] for t in tokens[:len(predictions)]], info['model']) + '</section>'
+
+
+def top5_svg(probs, target, names):
+    """前 5 名的横条：条长 ∝ 概率（灰色底条是 100%）。排序和百分比与终端里 explain 打印的一样：
+    sorted(…, key=-p)[:5]，100·p 保留一位小数。"""
+    parts = []
+    for r, i in enumerate(sorted(range(len(probs)), key=lambda i: -probs[i])[:5]):
+        y, length = 22 * r, 150 * clamp01(probs[i])
+        parts += [el('text', esc(names[i]), class_='tok', x=36, y=y + 15, text_anchor='end'),
+                  el('rect', fill='#eee', x=44, y=y + 4, width=150, height=14),
+                  el('rect', el('title', f'P({esc(names[i])}) = {num(probs[i], "")}'), fill='#2ca02c' if i == target else '#6b8fbf',
+                     x=44, y=y + 4, width=length, height=14),
+                  el('text', f'{num(100 * probs[i], ".1f")}%', class_='pct', x=48 + length, y=y + 15)]
+    return svg(250, 22 * min(5, len(probs)), '前 5 个最可能的下一个字符', parts, 'bars')
+
+
+def attention_html(attention, labels, model):
+    out = ('<h3>注意力</h3><p>每个头一张热图：第 q 行是正在读的位置（query），第 k 列是它看的位置（key），每行加起来是 100%。'
+           '因果遮罩：位置 q 只能看 k ≤ q，所以只有下三角有格子，灰色的是看不到的未来。鼠标停在格子上可以看到精确的权重。'
+           ' 0% <span class="gradient"></span> 100%</p>')
+    for li in range(model['n_layer']):          # attention[pos] 按层、按头排：第 li 层第 h 个头是第 li·n_head + h 项
+        figures = ''.join(f'<figure>{heatmap_svg([row[li * model["n_head"] + h] for row in attention], labels, f"第 {li} 层第 {h} 个头")}'
+                          f'<figcaption>第 {li} 层第 {h} 个头</figcaption></figure>' for h in range(model['n_head']))
+        out += f'<h4>第 {li} 层</h4><div class="heads">{figures}</div>'
+    return out
+
+
+def heatmap_svg(rows, labels, title):
+    """一个头的注意力热图。格子边长随位置数变化（位置多就小一点），但限制在 10–30 像素：
+    太小看不清，太大一张图就占满屏幕。
+    先铺一块灰色的底，再只在下三角画格子：露出来的灰色就是因果遮罩。"""
+    n, cell = len(rows), max(10, min(30, 320 // len(rows)))
+    margin = 14 + 7 * max(2, max(display_width(label) for label in labels))   # 左边和上边留给字符
+    parts = [el('rect', el('title', '因果遮罩：看不到未来'), fill='#ddd', x=margin, y=margin, width=n * cell, height=n * cell)]
+    for i, label in enumerate(labels):                # 上边写 key 的字符，左边写 query 的字符
+        middle = margin + i * cell + cell / 2
+        parts += [el('text', esc(label), class_='tok', x=middle, y=margin - 8, text_anchor='middle', font_size=min(12, cell)),
+                  el('text', esc(label), class_='tok', x=margin - 6, y=middle + 4, text_anchor='end', font_size=min(12, cell))]
+    for q, row in enumerate(rows):
+        for k, w in enumerate(row):                   # 第 q 行第 k 列的格子，左上角在 (margin + k·cell, margin + q·cell)
+            tip = el('title', f'位置 {q}（{esc(labels[q])}）看位置 {k}（{esc(labels[k])}）：{num(w, "")}')
+            parts.append(el('rect', tip, x=margin + k * cell, y=margin + q * cell, width=cell, height=cell, fill=heat_colour(w)))
+    return svg(margin + n * cell + 2, margin + n * cell + 2, title, parts, 'heat')
+
+
+# ---- 4. 嵌入地图 ----
+
+def principal_components(rows, count=2, iterations=100):
+    """每一行在前 count 个主成分 (principal components) 上的坐标，和每个主成分占总方差的比例。
+    1. 居中：每一列减去它的平均值。主成分描述的是点“围绕平均值怎么散开”。
+    2. 协方差矩阵 C = XᵀX / n（n_embd × n_embd）。它最大的特征向量 v 就是点散得最开的方向。
+    3. 幂迭代 (power iteration)：反复做 v ← Cv / |Cv|。v 在每个特征方向上的分量每次乘以那个特征值，
+       所以最大特征值的方向越来越占上风，v 转到它上面；|Cv| 就是这个特征值 λ（沿 v 的方差）。
+    4. 降阶 (deflation)：C ← C − λ v vᵀ 把找到的方向从 C 里去掉，再做一次幂迭代就得到第二个方向。
+    5. 特征向量的正负号是任意的（−v 也是）：规定绝对值最大的分量为正，图就不会莫名其妙地翻转。
+    起点是固定的，不抽随机数。"""
+    means = [sum(col) / len(rows) for col in zip(*rows)]
+    cols = [[x - m for x in col] for col, m in zip(zip(*rows), means)]          # 居中后的每一列
+    cov = [[sum(map(operator.mul, a, b)) / len(rows) for b in cols] for a in cols]
+    total = sum(cov[i][i] for i in range(len(cov))) or 1.0   # 总方差 = 对角线之和
+    directions, shares = [], []
+    for _ in range(count):
+        v, lam = [1.0 / (j + 1) for j in range(len(cov))], 0.0
+        for _ in range(iterations):
+            cv = [sum(map(operator.mul, row, v)) for row in cov]
+            lam = math.sqrt(sum(x * x for x in cv))
+            v = [x / (lam or 1.0) for x in cv]               # lam = 0：没有方差了（例如 n_embd 只有 1），v 变成 0
+        v = [-x for x in v] if max(v, key=abs) < 0 else v
+        directions.append(v)
+        shares.append(lam / total)
+        cov = [[c - lam * vi * vj for c, vj in zip(row, v)] for row, vi in zip(cov, v)]
+    return [[sum(map(operator.mul, row, v)) for v in directions] for row in zip(*cols)], shares
+
+
+def embedding_section(info, bos_char):
+    before, after, bos = info['embeddings_before'], info['embeddings_after'], len(info['vocab'])
+    out = ('<section id="embeddings"><h2>4. 字符嵌入的二维地图</h2><p>每个字符的嵌入是 wte 里的一行数，即高维空间里的一个点。'
+           '投影到点散得最开的两个方向（前两个主成分）上，就能画在纸上。训练前的参数是随机数，看不出规律；'
+           '训练后，用法相近的字符（比如元音）往往靠在一起。横竖用同一个比例尺，图上的距离就是投影后的真实距离。</p>')
+    # NaN、inf 或大得离谱的数（平方会溢出）画不出来，跳过这些 token（abs(NaN) < 1e100 也是 False）
+    ids = [i for i in range(len(before)) if all(abs(x) < 1e100 for x in before[i] + after[i])]
+    if len(ids) < len(before):
+        out += f'<p class="warn">有 {len(before) - len(ids)} 个 token 的嵌入里有 NaN、inf 或大得离谱的数，没有画。</p>'
+    if len(ids) > MAX_MAP_POINTS:
+        # 训练中常出现的字符被更新得多、移得远；很少出现的字符几乎停在随机初值，画出来只是噪声。
+        # 所以只画移动最多的那些（BOS 一定画）
+        moved = {i: sum((a - b) ** 2 for a, b in zip(before[i], after[i])) for i in ids}
+        ids = sorted(sorted(ids, key=lambda i: (i != bos, -moved[i]))[:MAX_MAP_POINTS])
+        out += f'<p class="note">词表有 {len(before)} 个 token，这里只画训练中移动最多的 {MAX_MAP_POINTS} 个。</p>'
+    if len(ids) < 2:
+        return out + '<p>能画的点太少，没有画地图。</p></section>'
+    labels = [bos_char if i == bos else info['vocab'][i] for i in ids]
+    maps = ''.join(embedding_map([rows[i] for i in ids], labels, ids, bos, title)
+                   for rows, title in ((before, '训练前'), (after, '训练后')))
+    return (out + f'<p><span class="vowel">●</span> 元音 a e i o u　<span class="other">●</span> 其他字符　'
+            f'<span class="bos">●</span> BOS（{esc(bos_char)}）</p><div class="maps">{maps}</div></section>')
+
+
+def embedding_map(rows, labels, ids, bos, title):
+    points, (share1, share2) = principal_components(rows)
+    # 数据已经居中，平均值在原点，所以把原点放在图的正中间；横竖用同一个比例尺 scale（像素 / 单位），
+    # 否则一个方向被拉长，点之间的距离就失真了
+    size, margin, mid = 380, 34, 190
+    scale = (mid - margin) / max(max(abs(c) for p in points for c in p), 1e-12)
+    parts = [el('rect', fill='none', stroke='#ccc', x=0.5, y=0.5, width=size - 1, height=size - 1),
+             el('line', class_='grid', x1=margin, x2=size - margin, y1=mid, y2=mid),     # 过原点的横线和竖线
+             el('line', class_='grid', x1=mid, x2=mid, y1=margin, y2=size - margin)]
+    for (a, b), label, i in zip(points, labels, ids):
+        x, y = mid + a * scale, mid - b * scale          # SVG 的 y 向下，所以第二主成分取负号
+        dot = el('circle', cx=x, cy=y, r=3) + el('text', esc(label), x=x + 5, y=y + 4)
+        parts.append(el('g', dot + el('title', f'{esc(label)}：({num(a)}, {num(b)})'),
+                        class_='bos' if i == bos else 'vowel' if label in VOWELS else 'other'))
+    return (f'<figure><figcaption><b>{title}</b>　横轴第一主成分（占方差 {num(100 * share1, ".0f")}%），'
+            f'纵轴第二主成分（{num(100 * share2, ".0f")}%）</figcaption>{svg(size, size, title, parts, "map")}</figure>')
+
+
+# ---- 5. 模型的形状 ----
+
+def shape_section(info):
+    shapes, d, heads = info['shapes'], info['model']['n_embd'], info['model']['n_head']
+    rows = ''
+    # lm_head 是前向计算的最后一步，排到最后（sorted 是稳定的，其余的保持 param_shapes 的顺序）
+    for name, (r, c) in sorted(shapes.items(), key=lambda item: item[0] == 'lm_head'):
+        layer, _, kind = name.partition('.')
+        block = {'wte': '嵌入', 'wpe': '嵌入', 'lm_head': '输出'}.get(name) or \
+            f'第 {layer[len("layer"):]} 层 · {"多头因果自注意力" if kind.startswith("attn") else "MLP"}'
+        rows += f'<tr><td>{esc(block)}</td><td><code>{esc(name)}</code></td><td class="num">{esc(r)} × {esc(c)}</td><td class="num">{esc(r * c)}</td></tr>'
+    return (f'<section id="shape"><h2>5. 模型的形状</h2><p>一个位置的一次前向计算，从上往下：嵌入 x = wte[token] + wpe[位置]'
+            f'（长 {esc(d)}）→ 每一层：多头因果自注意力（{esc(heads)} 个头 × {esc(d // heads)} 维），再 MLP（放宽到 {esc(4 * d)} 维，'
+            f'ReLU，压回 {esc(d)} 维），都加上残差 → 输出：lm_head 给每个 token 一个分数，softmax 后是下一个 token 的概率。</p>'
+            f'<table><tr><th>哪一块</th><th>矩阵</th><th>形状（行 × 列）</th><th>参数个数</th></tr>{rows}<tr><th colspan="3">合计</th>'
+            f'<th class="num">{esc(info["n_params"])}</th></tr></table></section>')
+
+
+# ---- 整页 ----
+
+PAGE_CSS = '''
+body { font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC",
+  "WenQuanYi Micro Hei", sans-serif; max-width: 1100px; margin: 0 auto; padding: 12px 24px 48px; line-height: 1.6; color: #222; background: #fff; }
+code, .tok { font-family: ui-monospace, Menlo, Consolas, "Noto Sans Mono CJK SC", monospace; word-break: break-all; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }  figure { margin: 0; }  .note { color: #555; }  .warn { color: #b00; }
+table { border-collapse: collapse; }  caption { text-align: left; font-weight: bold; }  .num { text-align: right; }
+th, td { border: 1px solid #ddd; padding: 2px 10px; text-align: left; }  .group td { background: #f2f2f2; }
+.samples { columns: 4 13em; }  .key { white-space: nowrap; margin-right: 1.2em; }  .tag { color: #666; }  .tag.new { color: #1a7f37; }
+svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12px; fill: #333; }  .loss text, .map text { font-size: 14px; }
+.grid { stroke: #e5e5e5; fill: none; }  .axis { stroke: #333; fill: none; }  .heat rect { stroke: #fff; stroke-width: 0.5; }
+.step { fill: none; stroke: #9ecae1; stroke-width: 0.8; color: #9ecae1; }  .mean { fill: none; stroke: #08519c; stroke-width: 2.5; color: #08519c; }
+.uniform { stroke: #777; stroke-width: 1.5; stroke-dasharray: 7 4; color: #777; }  .bigram { stroke: #e6550d; stroke-width: 1.5; stroke-dasharray: 2 3; color: #e6550d; }
+.before, .vowel, .vowel text { fill: #d62728; color: #d62728; }  .after { fill: #2ca02c; color: #2ca02c; }
+.other, .other text { fill: #1f77b4; color: #1f77b4; }  .bos, .bos text { fill: #000; font-weight: bold; }
+.cards, .heads, .maps { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start; }  .maps figure { flex: 1 1 340px; max-width: 480px; }
+.card { flex: 1 1 240px; max-width: 330px; border: 1px solid #ddd; border-radius: 6px; padding: 4px 10px 8px; font-size: 0.92em; }
+.gradient { display: inline-block; width: 120px; height: 0.8em; background: linear-gradient(to right, #f7fbff, #08306b); }
+@media print { body { max-width: none; padding: 0; font-size: 10.5pt; }  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  figure, .card, tr, svg { break-inside: avoid; }  h2, h3, h4 { break-after: avoid; } }
+'''
 
 
 def page_html(info):
-    return '<!DOCTYPE html>' + PAGE_MARK
+    """整个网页（一个字符串）。info 由 run() 收集；这里只读它。"""
+    bos_char = '.' if '.' not in info['vocab'] else '¶'    # 和 explain_report 的规则相同
+    body = [overview_section(info, bos_char), loss_section(info), explain_section(info, bos_char),
+            embedding_section(info, bos_char), shape_section(info)]
+    return ('<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+            f'{PAGE_MARK}\n<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>microGPT 教学版：这次运行</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n'
+            '<h1>microGPT 教学版：这次运行</h1>\n' + '\n'.join(body) + '\n</body>\n</html>\n')
+
+
+def is_our_page(path):
+    """path 上的文件是不是本程序画的网页（开头附近有 PAGE_MARK）：只有这样的文件，--html_path 才会覆盖它。"""
+    with contextlib.suppress(OSError), open(path, encoding='utf-8', errors='replace') as f:   # 打不开的文件也不算
+        return PAGE_MARK in f.read(4000)
+    return False
+
+
+def page_info(docs, train_docs, val_docs, tokenizer, state, changed, rows, step_losses, loss_before, loss_after, labelled, explained,
+              embeddings_before):
+    """page_html 要读的全部数字，都是这次运行里已经算好的（rows 是终端里那张损失表，labelled 是样本和标签）；
+    只有逐位置的预测和注意力由 explain_text 再算一遍——终端的 --explain 用的也是它。"""
+    predictions, attention = explain_text(state, tokenizer, explained) if explained else (None, None)
+    return {'changed': [(name, globals()[name], SETTINGS[name]) for name in changed],
+            'data': {'file': os.path.basename(input_path), 'lines': len(docs), 'train': len(train_docs), 'val': len(val_docs)},
+            'vocab': tokenizer.chars, 'n_params': len(flatten(state)), 'shapes': param_shapes(tokenizer.vocab_size, n_layer, n_embd, block_size),
+            'model': {'n_layer': n_layer, 'n_embd': n_embd, 'n_head': n_head, 'block_size': block_size},
+            'losses': rows, 'step_losses': step_losses, 'val_before': loss_before, 'val_after': loss_after,
+            'uniform': math.log(tokenizer.vocab_size), 'bigram': dict(rows).get('对照：二元语法模型'), 'samples': labelled,
+            'embeddings_before': embeddings_before, 'embeddings_after': [[p.data for p in row] for row in state['wte']],
+            'explain': explained and {'text': explained, 'tokens': tokenizer.encode(explained)[:len(predictions) + 1],
+                                      'predictions': predictions, 'attention': attention}}
 
 
 # =============================================================================
@@ -1001,7 +1342,7 @@ def shown_path(path):
         relative = os.path.relpath(path)
     except ValueError:                    # Windows 上不同盘符之间没有相对路径
         relative = '..'
-    return visible(path if relative.startswith('..') else relative)
+    return visible(path if relative.startswith('..') or relative == '.' else relative)   # 当前文件夹本身写完整路径，不写“.”
 
 
 def script_dir_path(path):
@@ -1227,8 +1568,10 @@ def on_stop_signal(signum, frame):
         stopping['asked'] = True
         say('收到 Ctrl-C（或终止信号）：这一步做完就停止训练，然后照常评估、保存和采样。再按一次 Ctrl-C 立即退出，但那样模型不会保存。', file=sys.stderr)
     else:
-        for sig in STOP_SIGNALS:           # 从此不再理会：退出的路上再按 Ctrl-C，也不会打断退出、打印回溯
-            signal.signal(sig, signal.SIG_IGN)
+        # 从此不再理会：退出的路上再按 Ctrl-C，也不会打断退出、打印回溯。用一个什么都不做的函数而不是 SIG_IGN：
+        # 已经到了、还没轮到处理的信号遇上 SIG_IGN，Python 会打印一段“Signal 2 ignored due to race condition”
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda signum, frame: None)
         raise KeyboardInterrupt
 
 
@@ -1326,7 +1669,7 @@ def print_report(loss_before, step_losses, loss_after, train_docs, val_docs, tok
     width = max(display_width(label) for label, _ in rows) + 2
     print('留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失）：')
     for label, value in rows:
-        print(f'  {pad(label, width)}{value:.4f}   困惑度 {perplexity(value):.1f}')
+        print(f'  {pad(label, width)}{number_label(value, 4)}   困惑度 {number_label(perplexity(value), 1)}')
     ppl = perplexity(loss_after)
     if ppl <= tokenizer.vocab_size:
         say(f'困惑度 {ppl:.1f}：相当于模型每一步在约 {ppl:.0f} 个字符里犹豫（均匀猜测是在全部 {tokenizer.vocab_size} 个里犹豫）。')
@@ -1351,7 +1694,7 @@ def save_model(text, val_loss, vocab_size):
     stopping['saved'] = True
     say(f'\n模型已保存到 {shown_path(target)}' + ('，替换了原来的模型文件。' if old else '。'))
     if backup:
-        say(f'原来那个模型比这次的好（留出集损失：原来 {old_loss}，这次 {val_loss:.4f}），原来的已另存为 {shown_path(backup)}。想换回来，运行：')
+        say(f'原来那个模型比这次的好（留出集损失：原来 {f"{old_loss:.4f}" if is_number(old_loss) else "没有记录"}，这次 {val_loss:.4f}），原来的已另存为 {shown_path(backup)}。想换回来，运行：')
         print(f'  {"move" if os.name == "nt" else "mv"} {quoted(backup)} {quoted(target)}')
     data_arg = f' --input_path={quoted(script_dir_path(input_path))}' if input_path != SETTINGS['input_path'] else ''
     say('下次可以用这条命令读回它直接采样：')
@@ -1462,8 +1805,8 @@ def main(argv=None):
         print('\n已退出。' + ('模型没有保存。' if save_path and not stopping['saved'] else ''), file=sys.stderr)
         return 130
     finally:
-        for sig in STOP_SIGNALS:                      # 程序就要结束：再收到这些信号也不理会，免得打断退出、打印回溯
-            signal.signal(sig, signal.SIG_IGN)
+        for sig in STOP_SIGNALS:                      # 程序就要结束：再收到这些信号也不理会（同 on_stop_signal）
+            signal.signal(sig, lambda signum, frame: None)
         sys.stdout.flush()
 
 

@@ -1,0 +1,435 @@
+"""第 11 节：把一次运行画成网页 (page_html)。结构、数字、内容和边界情况，以及一个真的浏览器。"""
+import html
+import math
+import random
+import re
+import shutil
+import struct
+import subprocess
+import time
+import zlib
+from html.parser import HTMLParser
+
+import pytest
+
+import microgpt_teaching
+from conftest import run_script
+
+# 这些测试要像用户那样运行脚本、用 --html_path 写网页：run() 接好 html_path 之后才会运行
+needs_cli = pytest.mark.skipif('html_path' not in microgpt_teaching.SETTINGS,
+                               reason='需要 run() 接好 --html_path（写网页并打印“网页已保存到”）')
+
+DOCS = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper', 'evelyn', 'abigail', 'ella', 'luna']
+LETTERS = ['abcdefghijklmnopqrstuvwxyz', 'emma', 'ella']
+
+
+def tiny_info(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block_size=8, step_losses=None, seed=3):
+    """按 run() 的做法收集 info：一个没训练的小模型（权重放大 5 倍，预测和注意力才不均匀），
+    explain 的部分用 mg.explain_text 算，和终端用的是同一个函数。“训练后”的嵌入是把训练前的挪一挪（不抽随机数）。
+    返回 (info, state, tokenizer)。"""
+    mg.n_layer, mg.n_head, mg.n_embd, mg.block_size = n_layer, n_head, n_embd, block_size
+    random.seed(seed)
+    tok = mg.Tokenizer(docs)
+    state = mg.init_params(tok.vocab_size)
+    for p in mg.flatten(state):
+        p.data *= 5
+    before = [[p.data for p in row] for row in state['wte']]
+    after = [[x + 0.3 * math.sin(3 * i + j) for j, x in enumerate(row)] for i, row in enumerate(before)]
+    explained = None
+    if text is not None:
+        predictions, attention = mg.explain_text(state, tok, text)
+        explained = {'text': text, 'tokens': tok.encode(text)[:len(predictions) + 1],
+                     'predictions': predictions, 'attention': attention}
+    uniform = math.log(tok.vocab_size)
+    info = {
+        'changed': [('num_steps', 6, 1000), ('save_path', '', 'x.json')],
+        'data': {'file': 'names.txt', 'lines': len(docs), 'train': len(docs) - 2, 'val': 2},
+        'vocab': tok.chars, 'n_params': len(mg.flatten(state)),
+        'shapes': mg.param_shapes(tok.vocab_size, n_layer, n_embd, block_size),
+        'model': {'n_layer': n_layer, 'n_embd': n_embd, 'n_head': n_head, 'block_size': block_size},
+        'losses': [('训练前', 3.25), ('训练后', 2.5), (f'对照：均匀猜测 ln({tok.vocab_size})', uniform), ('对照：二元语法模型', 2.6)],
+        'step_losses': [3.3, 3.1, 2.9, 2.95, 2.7, 2.6] if step_losses is None else step_losses,
+        'val_before': 3.25, 'val_after': 2.5, 'uniform': uniform, 'bigram': 2.6,
+        'samples': [('emma', '训练集里有'), ('ella', '留出集里有'), ('emmala', '新'), ('', '第一步就抽到了 BOS'),
+                    ('emma', '训练集里有（重复）')],
+        'explain': explained, 'embeddings_before': before, 'embeddings_after': after,
+    }
+    return info, state, tok
+
+
+VOID = {'meta', 'br', 'hr', 'img', 'input', 'link', 'wbr', 'source', 'col', 'area', 'base', 'embed', 'track'}
+
+
+class Page(HTMLParser):
+    """读一遍网页：记下每个标签和它的属性、每段文字，并检查每个标签都按顺序关上了
+    （<br> 这类空元素和 SVG 里 <line .../> 这样自己关上的元素除外）。"""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.decl, self.tags, self.texts, self.open, self.errors = [], [], [], [], []
+        self.feed(text)
+        self.close()
+
+    def handle_decl(self, decl):
+        self.decl.append(decl)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if not self.open or self.open.pop() != tag:
+            self.errors.append(tag)
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+    def svgs(self, cls):
+        return [attrs for tag, attrs in self.tags if tag == 'svg' and attrs.get('class') == cls]
+
+
+def bar_rows(page):
+    """每个位置的前 5 名横条：[[(字符, 百分数文字), ...], ...]，按网页上的顺序。"""
+    rows = []
+    for block in re.findall(r'<svg class="bars".*?</svg>', page, flags=re.S):
+        chars = re.findall(r'class="tok"[^>]*>([^<]*)</text>', block)
+        percents = re.findall(r'class="pct"[^>]*>([^<]*)%</text>', block)
+        rows.append(list(zip(map(html.unescape, chars), percents)))
+    return rows
+
+
+def polyline(page, cls):
+    points = re.search(rf'<polyline class="{cls}" points="([^"]*)"', page).group(1)
+    return [tuple(map(float, p.split(','))) for p in points.split()]
+
+
+# ---------------------------------------------------------------------------
+# 结构
+# ---------------------------------------------------------------------------
+
+def test_page_is_well_formed_html_with_all_its_figures(mg):
+    """抓的 bug：标签没关好（浏览器会把后面的内容吞进去）；少了 DOCTYPE、utf-8 或 lang="zh-CN"；
+    少画了某张图：损失曲线、每层每个头一张热图、训练前后两张嵌入地图、每个位置一组前 5 名横条。"""
+    info, _, _ = tiny_info(mg, n_layer=2, n_head=3, n_embd=6)
+    page = mg.page_html(info)
+    doc = Page(page)
+    assert page.startswith('<!DOCTYPE html>') and doc.decl == ['DOCTYPE html']
+    assert not doc.errors and not doc.open
+    assert doc.tags[0] == ('html', {'lang': 'zh-CN'})
+    assert ('meta', {'charset': 'utf-8'}) in doc.tags
+    assert len(doc.svgs('loss')) == 1
+    assert len(doc.svgs('heat')) == 2 * 3
+    assert len(doc.svgs('map')) == 2
+    assert len(doc.svgs('bars')) == len(info['explain']['predictions']) == len('emma') + 1
+    for tag, attrs in doc.tags:
+        if tag == 'svg':
+            assert attrs['viewbox'] == f'0 0 {attrs["width"]} {attrs["height"]}'   # 窄屏上整体缩放，而不是被截掉
+    assert mg.PAGE_MARK in page[:4000]      # 主程序靠它认出这是自己写的网页，才允许覆盖
+
+
+def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
+    """抓的 bug：从网上取字体、脚本、样式或图片（离线打不开，还会暴露谁在看）；要 JavaScript 才能看到提示。"""
+    page = mg.page_html(tiny_info(mg)[0])
+    for tag, attrs in Page(page).tags:
+        assert tag not in ('script', 'link', 'img', 'iframe', 'object', 'embed')
+        for name in ('src', 'href', 'xlink:href', 'srcset', 'action', 'data'):
+            assert not attrs.get(name) or attrs[name].startswith('#'), (tag, attrs)
+    assert not re.search(r'https?:|@import|url\s*\(|@font-face|<script', page, flags=re.I)
+    assert page.count('<title>') > 20       # 提示用 SVG 的 <title>，不用脚本
+
+
+# ---------------------------------------------------------------------------
+# 数字
+# ---------------------------------------------------------------------------
+
+def test_top5_percentages_are_the_numbers_explain_prints(mg):
+    """抓的 bug：网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
+    真实的下一个字符没有标出来。必须和终端 explain_report 打印的前 5 名逐字相同。"""
+    info, state, tok = tiny_info(mg, text='isabella')
+    page = mg.page_html(info)
+    terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', '\n'.join(mg.explain_report(state, tok, 'isabella')), flags=re.M)
+    shown = bar_rows(page)
+    assert [row for rows in shown for row in rows] == terminal
+    assert all(len(rows) == 5 for rows in shown)
+    # 真实的下一个字符涂成绿色：在前 5 名里时，恰好一条绿色的横条
+    for (probs, target), block in zip(info['explain']['predictions'], re.findall(r'<svg class="bars".*?</svg>', page, flags=re.S)):
+        in_top5 = target in sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+        assert block.count('fill="#2ca02c"') == in_top5
+
+
+@needs_cli
+def test_page_percentages_equal_the_terminal_explain_of_the_same_run(tmp_path):
+    """抓的 bug：网页和终端的 --explain 用的不是同一个模型状态（例如网页在训练前、或采样后又算了一遍），
+    或者排序、舍入不同：同一次运行里，两边的前 5 名和百分比必须逐字相同。"""
+    path = tmp_path / 'run.html'
+    result = run_script('--num_steps=20', '--explain=emma', f'--html_path={path}', '--num_samples=3', timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '网页已保存到' in result.stdout
+    terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', result.stdout, flags=re.M)
+    assert len(terminal) == 5 * (len('emma') + 1)
+    shown = bar_rows(path.read_text(encoding='utf-8'))
+    assert [row for rows in shown for row in rows] == terminal
+
+
+@needs_cli
+def test_page_without_training_from_the_command_line(tmp_path):
+    """抓的 bug：num_steps=0 时网页崩溃或画出一条空曲线；训练前后的留出集损失不一样（没训练，应当相同）。"""
+    path = tmp_path / 'zero.html'
+    result = run_script('--num_steps=0', '--num_samples=2', '--n_embd=8', '--n_head=2', f'--html_path={path}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = path.read_text(encoding='utf-8')
+    doc = Page(page)
+    assert not doc.errors and not doc.svgs('loss')
+    before, after = re.search(r'没有损失曲线。留出集损失：训练前 ([\d.]+)，训练后 ([\d.]+)', page).groups()
+    assert before == after
+
+
+def test_loss_chart_axes_point_the_right_way(mg):
+    """抓的 bug：纵轴画反（损失越大越靠下）、横轴不按步数（第 0 步的“训练前”圆点不在最左边）、
+    平滑线少了点或多了点、刻度不是整齐的数。"""
+    info, _, _ = tiny_info(mg, step_losses=[4.0, 3.0, 2.0, 1.0])
+    info['val_before'], info['val_after'] = 4.5, 0.5
+    page = mg.page_html(info)
+    raw, smooth = polyline(page, 'step'), polyline(page, 'mean')
+    assert len(raw) == len(smooth) == 4
+    assert [x for x, _ in raw] == sorted(x for x, _ in raw) and len({x for x, _ in raw}) == 4
+    assert [y for _, y in raw] == sorted(y for _, y in raw)             # 损失变小 → 在图上往下走
+    before = re.search(r'<circle class="before" cx="([\d.]+)" cy="([\d.]+)"', page).groups()
+    after = re.search(r'<circle class="after" cx="([\d.]+)" cy="([\d.]+)"', page).groups()
+    assert float(before[0]) < raw[0][0] and float(after[0]) == pytest.approx(raw[-1][0])
+    assert float(before[1]) < raw[0][1] and float(after[1]) > raw[-1][1]
+    chart = re.search(r'<svg class="loss".*?</svg>', page, flags=re.S).group(0)
+    ticks = [float(t) for t in re.findall(r'text-anchor="end">([^<]+)</text>', chart)]
+    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
+    assert len(steps) == 1 and steps.pop() in (0.5, 1.0, 2.0)           # 等间隔的整齐刻度
+    assert ticks[0] <= 0.5 and ticks[-1] >= 4.5                        # 留出集的两个点也在图里
+    assert '训练步数' in chart and '损失 (loss)' in chart
+
+
+def test_principal_components_find_the_spread_and_fix_the_sign(mg):
+    """抓的 bug：没先减去平均值（第一主成分指向平均值，而不是点散开的方向）、没做降阶（第二主成分和第一个一样）、
+    正负号没有固定（同样的嵌入画出左右颠倒的图）、方差比例算错。"""
+    # 点沿 u = (0.6, -0.8, 0) 散得最开，沿 w = (0, 0, 1) 次之；t 和 s 不相关，整体离原点很远
+    ts, ss = [-2, -1, 0, 1, 2], [1, -1, 0, -1, 1]
+    rows = [[10 + 0.6 * t, -5 - 0.8 * t, 7 + 0.3 * s] for t, s in zip(ts, ss)]
+    coords, shares = mg.principal_components(rows)
+    # 方向取绝对值最大的分量为正：u 要翻成 (-0.6, 0.8, 0)，所以第一个坐标是 -t；w 不用翻，第二个坐标是 0.3·s
+    assert [c[0] for c in coords] == pytest.approx([-t for t in ts], abs=1e-9)
+    assert [c[1] for c in coords] == pytest.approx([0.3 * s for s in ss], abs=1e-9)
+    assert shares == pytest.approx([2 / 2.072, 0.072 / 2.072], abs=1e-9)   # 方差 2 和 0.3²·0.8 = 0.072
+    again, _ = mg.principal_components([[-x for x in row] for row in rows])   # 点整体取反：方向不变，坐标取反
+    assert [c[0] for c in again] == pytest.approx(ts, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# 内容和边界情况
+# ---------------------------------------------------------------------------
+
+def test_overview_lists_settings_data_losses_and_samples(mg):
+    """抓的 bug：一览里漏了改过的设置（和默认值）、数据的行数、参数个数、损失表的某一行或困惑度；
+    样本的标签（训练集里有 / 留出集里有 / 新）丢了或配错了样本。"""
+    info, _, _ = tiny_info(mg)
+    page = mg.page_html(info)
+    text = ''.join(Page(page).texts)
+    assert 'num_steps=6（默认 1000）' in text and 'save_path=（空）（默认 x.json）' in text
+    assert f'共 {len(DOCS)} 行；训练用 {len(DOCS) - 2} 行，留出验证 2 行' in text
+    assert f'参数：{info["n_params"]} 个' in text
+    for label, value in info['losses']:
+        assert re.search(rf'<td>{re.escape(label)}</td><td class="num">{value:.4f}</td>'
+                         rf'<td class="num">{mg.perplexity(value):.1f}</td>', page), label
+    shown = re.findall(r'<li><code>([^<]*)</code> <span class="tag[^"]*">([^<]*)</span></li>', page)
+    assert shown == [(text or '（空）', label) for text, label in info['samples']]
+
+
+def test_model_shape_table_has_every_matrix_in_forward_order(mg):
+    """抓的 bug：少列了某个矩阵、形状写反、参数个数和 n_params 对不上、lm_head 没排在最后（不是前向计算的顺序）。"""
+    info, _, _ = tiny_info(mg, n_layer=2)
+    page = mg.page_html(info)
+    rows = re.findall(r'<tr><td>[^<]+</td><td><code>([^<]+)</code></td><td class="num">(\d+) × (\d+)</td><td class="num">(\d+)</td></tr>', page)
+    shapes = info['shapes']
+    assert [name for name, *_ in rows] == [name for name in shapes if name != 'lm_head'] + ['lm_head']
+    for name, r, c, count in rows:
+        assert (int(r), int(c)) == shapes[name] and int(count) == int(r) * int(c)
+    assert sum(int(count) for *_, count in rows) == info['n_params']
+    assert f'<th class="num">{info["n_params"]}</th>' in page
+
+
+def test_exploded_run_shows_nan_and_inf_and_still_draws(mg):
+    """抓的 bug：NaN / inf 进了 SVG 坐标（整条折线消失）或把纵轴撑坏；NaN 写成 nan 或被悄悄丢掉；
+    没说跳过了几步；嵌入里的 NaN 让主成分算不出来。"""
+    losses = [3.0, 2.5, float('nan'), 2.0, float('inf'), 1e6, 1.5]
+    info, _, _ = tiny_info(mg, step_losses=losses)
+    info['val_after'], info['bigram'] = float('nan'), float('inf')
+    info['losses'][1], info['losses'][3] = ('训练后', float('nan')), ('对照：二元语法模型', float('inf'))
+    info['embeddings_after'][0][0] = float('nan')
+    page = mg.page_html(info)
+    doc = Page(page)
+    assert not doc.errors
+    for tag, attrs in doc.tags:                       # 坐标里只能有有限的数
+        for name in ('x', 'y', 'x1', 'x2', 'y1', 'y2', 'cx', 'cy', 'width', 'height', 'points', 'transform'):
+            assert not re.search(r'nan|inf', attrs.get(name, ''), flags=re.I), (tag, name, attrs[name])
+    assert len(polyline(page, 'step')) == len(polyline(page, 'mean')) == 5
+    assert '有 2 步的损失不是有限的数' in page
+    assert '<td>训练后</td><td class="num">NaN</td><td class="num">NaN</td>' in page
+    assert '<td class="num">inf</td><td class="num">inf</td>' in page
+    assert '留出集·训练后 NaN（没画）' in page and '对照·二元语法 inf（没画）' in page
+    assert not re.search(r'\bnan\b', ''.join(doc.texts))
+    assert '有 1 个 token 的嵌入里有 NaN' in page and len(doc.svgs('map')) == 2
+    assert 1e6 <= max(float(t) for t in re.findall(r'text-anchor="end">([^<]+)</text>',
+                                                   re.search(r'<svg class="loss".*?</svg>', page, flags=re.S).group(0)))
+
+
+def test_no_training_says_so_instead_of_drawing_a_chart(mg):
+    """抓的 bug：num_steps=0（读回的模型直接采样）时，空的损失列表让画图除以零、max() 报错，或画出一张空图不加说明。"""
+    info, _, _ = tiny_info(mg, step_losses=[])
+    info['val_after'] = info['val_before']
+    info['losses'] = [('读回的模型（这次没再训练）', 3.25)] + info['losses'][2:]
+    page = mg.page_html(info)
+    doc = Page(page)
+    assert not doc.errors and not doc.svgs('loss') and 'polyline' not in page
+    assert '这次没有训练，所以没有损失曲线。留出集损失：训练前 3.2500，训练后 3.2500。' in page
+    assert len(doc.svgs('map')) == 2 and len(doc.svgs('heat')) == 2
+
+
+def test_no_explain_skips_that_part_with_a_sentence(mg):
+    """抓的 bug：没有留出集（也就没有 explain、没有损失表）时网页崩溃，或者留下一个空白的标题不加说明。"""
+    info, _, _ = tiny_info(mg, text=None)
+    info['losses'], info['val_before'], info['val_after'], info['bigram'] = [], None, None, None
+    page = mg.page_html(info)
+    doc = Page(page)
+    assert not doc.errors and not doc.svgs('heat') and not doc.svgs('bars')
+    assert '跳过这一部分' in page and '没有留出验证集' in page
+    assert '留出集·训练前 —（没画）' in page and len(doc.svgs('loss')) == 1
+
+
+def test_user_text_is_escaped_and_control_characters_are_visible(mg):
+    """抓的 bug：数据里的 <、&、引号被浏览器当成标签或属性（页面被破坏，甚至运行脚本）；
+    ESC 这样的控制字符原样写进网页（看不见，也不是合法的 HTML 字符）。"""
+    docs = DOCS + ['<script>"\'&\x1b\u202e']
+    info, _, _ = tiny_info(mg, docs=docs, text='a<s\x1b')
+    info['samples'].append(('<script>alert(1)</script>\x1b', '新'))
+    info['changed'].append(('input_path', '"><script>x.txt', 'input.txt'))
+    info['data']['file'] = '"><img src=x>.txt'
+    page = mg.page_html(info)
+    doc = Page(page)
+    assert not doc.errors and '<script' not in page and '<img' not in page
+    assert '\x1b' not in page and '\u202e' not in page
+    assert '\\x1b' in page and '\\u202e' in page
+    assert '&lt;script&gt;alert(1)&lt;/script&gt;\\x1b' in page
+    labels = re.findall(r'<svg class="heat".*?</svg>', page, flags=re.S)[0]
+    assert [html.unescape(x) for x in re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', labels)] == ['.', 'a', '<', 's', '\\x1b']
+
+
+def test_chinese_vocabulary_of_thousands(mg):
+    """抓的 bug：几千个汉字全画进嵌入地图（又慢又是一团墨）；网页太大、画得太慢；汉字的标签没写出来。"""
+    chars = [chr(0x4E00 + 3 * i) for i in range(3000)]
+    docs = [''.join(chars[(7 * i + 11 * j) % 3000] for j in range(4)) for i in range(3000)]
+    text = docs[5][:3]
+    info, _, _ = tiny_info(mg, docs=docs, text=text, n_embd=8, n_head=2, block_size=8)
+    started = time.perf_counter()
+    page = mg.page_html(info)
+    assert time.perf_counter() - started < 1.0
+    assert len(page.encode('utf-8')) < 1_000_000
+    doc = Page(page)
+    assert not doc.errors and len(doc.svgs('map')) == 2
+    for block in re.findall(r'<svg class="map".*?</svg>', page, flags=re.S):
+        assert block.count('<circle') == mg.MAX_MAP_POINTS
+        assert '<text x=' in block and '>.</text>' in block           # BOS 一定在图上
+    assert f'词表有 {len(info["vocab"]) + 1} 个 token' in page
+    probs = info['explain']['predictions'][0][0]
+    names = info['vocab'] + ['.']
+    assert [c for c, _ in bar_rows(page)[0]] == [names[i] for i in sorted(range(len(probs)), key=lambda i: -probs[i])[:5]]
+    assert f'<code>.{text}</code>' in page
+
+
+def test_many_layers_and_heads_stay_legible(mg):
+    """抓的 bug：4 层 × 8 个头、32 个位置时漏画某层某头、格子太小看不清或一张图太大；
+    上三角（未来的位置）也画了格子，看不出因果遮罩；格子的提示里没有精确的权重。"""
+    text = 'abcdefghijklmnopqrstuvwxyzabcdefg'        # 比 block_size 长：只看前 32 个位置
+    info, _, _ = tiny_info(mg, docs=LETTERS, text=text, n_layer=4, n_head=8, n_embd=16, block_size=32)
+    page = mg.page_html(info)
+    doc = Page(page)
+    heats = doc.svgs('heat')
+    assert len(heats) == 4 * 8 and page.count('<h4>') == 4
+    assert all(int(attrs['width']) <= 400 for attrs in heats)
+    n = len(info['explain']['predictions'])
+    assert n == 32
+    attention = info['explain']['attention']
+    for index, block in enumerate(re.findall(r'<svg class="heat".*?</svg>', page, flags=re.S)):
+        cells = re.findall(r'<rect x="\d+" y="\d+" width="(\d+)" height="\d+" fill="#[0-9a-f]{6}">'
+                           r'<title>位置 (\d+)（[^）]*）看位置 (\d+)（[^）]*）：([^<]+)</title>', block)
+        assert len(cells) == n * (n + 1) // 2
+        assert all(10 <= int(size) <= 30 for size, *_ in cells)
+        for _, q, k, weight in cells:
+            q, k = int(q), int(k)
+            assert k <= q
+            assert float(weight) == attention[q][index][k]          # 提示里是精确的数，不是四舍五入过的
+
+
+def test_page_is_deterministic_and_draws_no_random_numbers(mg):
+    """抓的 bug：画网页时用了 random（会改变之后的采样，同一个种子的结果就对不上了）；同样的 info 画出不同的网页。"""
+    info, _, _ = tiny_info(mg)
+    random.seed(5)
+    state = random.getstate()
+    page = mg.page_html(info)
+    assert random.getstate() == state
+    assert mg.page_html(info) == page
+
+
+def test_default_sized_page_is_small_and_fast(mg):
+    """抓的 bug：默认大小的一次运行（27 个 token、1000 步、4 个头、block_size 16）画出超过 1 MB 的网页，或者画了一秒以上。"""
+    losses = [3.3 - i / 1000 + 0.3 * math.sin(i) for i in range(1000)]
+    info, _, _ = tiny_info(mg, docs=LETTERS, text='abcdefghijklmno', n_layer=1, n_head=4, n_embd=16, block_size=16,
+                           step_losses=losses)
+    started = time.perf_counter()
+    page = mg.page_html(info)
+    assert time.perf_counter() - started < 1.0
+    assert len(page.encode('utf-8')) < 1_000_000
+
+
+# ---------------------------------------------------------------------------
+# 真的浏览器
+# ---------------------------------------------------------------------------
+
+def png_detail(path):
+    """截图 PNG 里有多少“内容”：PNG 先逐行过滤（每个字节减去左边或上边的字节）再压缩，
+    纯色的一片过滤后全是 0。所以解压后不为 0 的字节所占的比例，就是画面里有变化的部分。返回 (宽, 高, 比例)。"""
+    data = path.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n'
+    pos, idat, width, height = 8, b'', 0, 0
+    while pos < len(data):
+        length, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        if kind == b'IHDR':
+            width, height = struct.unpack('>II', data[pos + 8:pos + 16])
+        elif kind == b'IDAT':
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    return width, height, 1 - raw.count(0) / len(raw)
+
+
+@pytest.mark.skipif(shutil.which('chromium') is None, reason='没有 chromium')
+def test_a_real_browser_draws_the_page(mg, tmp_path):
+    """抓的 bug：网页在真的浏览器里是空白的（例如 CSS 把内容藏了起来、SVG 的大小是 0、编码写错了）。
+    空白页的对照证明这个量法真的能分辨出来。"""
+    def shoot(text, name):
+        page, png = tmp_path / f'{name}.html', tmp_path / f'{name}.png'
+        page.write_text(text, encoding='utf-8')
+        subprocess.run(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                        '--disable-background-networking', f'--user-data-dir={tmp_path / "profile"}',
+                        f'--screenshot={png}', '--window-size=1280,2000', page.as_uri()],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        return png_detail(png)
+
+    page = mg.page_html(tiny_info(mg, n_layer=2)[0])
+    width, height, detail = shoot(page, 'page')
+    # 只留下图（损失曲线、热图、嵌入地图），文字都去掉：CSS 把图藏起来或缩成 0 时，这一张就是空白的
+    figures = re.findall(r'<svg class="(?:loss|heat|map)".*?</svg>', page, flags=re.S)
+    figures_only = shoot(page[:page.index('<body>')] + '<body>' + ''.join(figures) + '</body></html>', 'figures')[2]
+    blank = shoot('<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><title>空</title></html>', 'blank')[2]
+    assert (width, height) == (1280, 2000)
+    assert blank < 0.001 < figures_only and detail > 0.01    # 空白页只有每行开头的过滤字节不为 0（约 0.0003）
