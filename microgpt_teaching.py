@@ -125,7 +125,7 @@ def read_text(path, what, setting):
     if raw.startswith((b'\xff\xfe', b'\xfe\xff')) or b'\0' in raw:   # UTF-16/32 的文字里几乎总有 NUL 字节
         if not raw.strip(b'\0'):
             raise UserError(f'{shown} 里只有 NUL 字节（0x00），没有文字。请换一个文本文件。', 1)
-        raise UserError(f'{what} {shown} 像是 UTF-16 或 UTF-32 编码的（里面有 NUL 字节或 UTF-16 的 BOM）。请在编辑器里“另存为”，编码选 UTF-8。', 1)
+        raise UserError(f'{what} {shown} 里有 NUL 字节（或 UTF-16 的 BOM）：它像是 UTF-16 或 UTF-32 编码的文字，也可能根本不是文本文件。是文字的话，请在编辑器里“另存为”，编码选 UTF-8。', 1)
     try:
         # utf-8-sig：文件开头若有 BOM（Windows 记事本“UTF-8 带 BOM”会写入）就去掉，没有也照常读
         return raw.decode('utf-8-sig')
@@ -218,7 +218,7 @@ class Value:
         # 这样它的 grad 已经累加齐了。做法是深度优先搜索 (DFS)：孩子全部排好之后再排自己（后序），
         # 访问过的节点记在集合 visited 里，每个节点只排一次。
         # 用一个显式的栈代替递归：Python 默认只允许约 1000 层递归，而图可以比这深得多
-        # （我们量过：8 层 × 64 个位置的模型，课本写法的图约 2400 层）。
+        # （我们量过：8 层 × 64 个位置的模型，课本写法的图最长的路径约 1860 层）。
         # 栈里放两种东西：一个节点表示“去展开它”；None 后面跟着的节点表示“它的孩子都排好了”。
         topo, visited = [], set()
         stack = [self]
@@ -232,6 +232,7 @@ class Value:
                 stack += [child for child in node._children if child not in visited]
         # 第二步：从损失开始（∂L/∂L = 1），逆拓扑序应用链式法则。
         # 用 += 而不是 =：一个节点被用了几次，就会从几条路径收到梯度，全部相加才是总梯度。
+        # （中间节点的 grad 不会清零，所以同一张图不要反向传播两次；训练每一步都建一张新图，不受影响。）
         self.grad = 1.0
         for node in reversed(topo):
             for child, local in zip(node._children, node._local_grads):
@@ -509,11 +510,12 @@ def fast_cross_entropy(logits, target):
 
 
 def fast_mlp(x, w_fc1, w_fc2):
-    """代替 W2 · relu(W1 x)：关着的单元 (h_j = 0) 乘以 W2 的任何权重都是 0，对输出和梯度毫无贡献，
-    所以只把亮着的单元和 W2 里对应的那几列送进去。算出的数逐位相同（x + 0.0 == x），图里却少了这些列的边；
-    训练中多数单元是关着的（默认运行里亮着的：第 1 步约 47%，第 500–1000 步约 15%）。"""
-    h = [hi.relu() for hi in fast_linear(x, w_fc1)]
-    on = [j for j, hj in enumerate(h) if hj.data > 0]
+    """代替 W2 · relu(W1 x)：关着的单元（relu 输出 0）乘以 W2 的任何权重都是 0，对输出和梯度毫无贡献，
+    所以只把亮着的单元和 W2 里对应的那几列送进去；亮着的单元 relu(h_j) = h_j、局部导数是 1，连 relu 节点也可以省掉。
+    算出的数逐位相同（x + 0.0 == x，g · 1.0 == g），图里却少了这些列的边；训练中多数单元是关着的
+    （默认运行里亮着的：第 1 步约 47%，第 500–1000 步约 15%）。"""
+    h = fast_linear(x, w_fc1)
+    on = [j for j, hj in enumerate(h) if hj.data > 0]       # relu 的 “a > 0 时导数为 1” 同一个条件
     return fast_linear([h[j] for j in on], [[row[j] for j in on] for row in w_fc2])
 
 
@@ -546,6 +548,7 @@ def fast_evaluate(state, docs, tokenizer):
 def fast_backward(loss):
     """和课本的 backward 一样先拓扑排序、再逆序累加梯度，只是不用集合 visited 记“访问过”，而把访问过的节点的
     grad 暂时设成 None（中间节点的 grad 在反向传播之前用不到），排好序再统一清零；查一个属性比查集合快。
+    （所以和课本写法有一点不同：中间节点的 grad 每次都从 0 开始；参数的 grad 照样累加。）
     叶子（参数和常数，没有孩子）不进栈也不进 topo：它们没有梯度要往下传，处理父节点时梯度已直接加到它们身上。"""
     topo = []
     stack = [loss]
@@ -737,9 +740,9 @@ def existing_checkpoint(path):
 
 
 def keep_backup(path):
-    """把 path 复制一份到旁边一个还没被占用的名字（path.bak、path.bak2……），返回这个名字。"""
+    """让 path 上的文件在旁边一个还没被占用的名字（path.bak、path.bak2……）下也有一份，返回这个名字。"""
     backup = next(name for name in [path + '.bak'] + [f'{path}.bak{n}' for n in range(2, 10000)] if not os.path.lexists(name))
-    shutil.copy2(path, backup)             # copy2 连权限和修改时间一起复制
+    os.link(path, backup)                  # 硬链接：不复制数据，磁盘满了也做得到，也不会停在复制了一半的时候
     return backup
 
 
@@ -812,7 +815,8 @@ def bos_mark(tokenizer):
 
 
 def explain_report(state, tokenizer, text, width=80):
-    """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表，都不超过 width 列。"""
+    """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表。表和横条不超过 width 列；
+    说明文字由打印它的人按终端宽度折行。"""
     def show(token_id):
         return bos_mark(tokenizer) if token_id == tokenizer.bos else visible(tokenizer.chars[token_id])
 
@@ -936,10 +940,11 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     if steps and exploded(after, vocab_size):      # 这次没训练（读回的模型）就谈不上“训练爆炸”
         return [f'留出集损失 {after:.4g} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，参数被推到了很离谱的地方。'
                 f'请把 learning_rate 调小（现在是 {learning_rate}，默认 {SETTINGS["learning_rate"]}）。']
-    if steps and before >= after > uniform - NO_LEARNING_MARGIN:
+    # 没学到：离均匀乱猜不到 0.1，而且没比训练前好（步数太少时，略差一点也是“没学到”，不是过拟合）
+    if steps and abs(after - uniform) < NO_LEARNING_MARGIN and (before >= after or steps < SHORT_RUN):
         why = (f'训练只有 {steps} 步，太短了：试试 --num_steps=1000' if steps < SHORT_RUN else f'学习率 {learning_rate} 可能太小（默认 {SETTINGS["learning_rate"]}）：每一步几乎没动参数')
         notes.append(f'训练后的留出集损失 {after:.4f} 和均匀乱猜的 {uniform:.4f} 差不多：模型几乎什么都没学到。{why}。')
-    if passes >= 1 and (after > before or after > uniform):
+    if passes >= 1 and (after > before or after > uniform) and not notes:    # 已经说了“没学到”，就不再说过拟合
         notes.append(f'留出集损失{"比训练前还高" if after > before else "比均匀乱猜还高"}（{before:.4f} → {after:.4f}）：模型在训练集上学到的东西，'
                      f'对没见过的数据不管用。这通常是过拟合 (overfitting)：它把训练数据背了下来，而不是学到规律。')
     if passes > MANY_PASSES:
@@ -1357,7 +1362,8 @@ def quoted(path):
 
 def command_prefix():
     """提示里的命令用你刚才用的解释器（python3、python 或 Windows 上的 py）和脚本路径，照抄就能运行。"""
-    interpreter = 'py' if os.name == 'nt' and shutil.which('py') else os.path.splitext(os.path.basename(sys.executable))[0]
+    # 只去掉 Windows 的 .exe：splitext 会把 python3.11 的 .11 也当成扩展名，提示就成了另一个解释器 python3
+    interpreter = 'py' if os.name == 'nt' and shutil.which('py') else re.sub(r'\.exe$', '', os.path.basename(sys.executable), flags=re.I)
     return f'{interpreter} {quoted(os.path.abspath(sys.argv[0] or __file__))}'
 
 
@@ -1369,10 +1375,7 @@ def shape_problem(n_layer, n_embd, n_head, block_size, changed=()):
     for name, value, least in (('n_layer', n_layer, 1), ('n_embd', n_embd, 1), ('n_head', n_head, 1), ('block_size', block_size, 2)):
         if value < least:
             return name, f'{name} = {value}，它至少是 {least}' + ('（模型至少要看到“开头”和一个字符）' if name == 'block_size' else '')
-    if n_embd % n_head:
-        if 'n_head' in changed and 'n_embd' not in changed:
-            return 'n_head', f'n_embd = {n_embd} 必须能被 n_head 整除，n_head 可以取 ' + '、'.join(str(d) for d in range(1, 17) if n_embd % d == 0)
-        return 'n_embd', f'n_embd = {n_embd} 必须能被 n_head = {n_head} 整除，n_embd 可以取 {n_head}、{2 * n_head}、{3 * n_head} 这样的数'
+    # 先看大小：大得离谱的模型（比如 n_embd=10**12），该说的是“太大了”，而不是它能不能被 n_head 整除。
     # 估计内存和每步的时间（常数是在默认模型上量的，取整留了余地）：一个参数约 200 字节（Value 对象加上
     # Adam 的 m、v）；一步最多 block_size 个位置，每个位置每个参数约两条边，每条边约 40 字节、0.2 微秒
     params = block_size * n_embd + n_layer * 12 * n_embd ** 2          # 不算词表那几行：它们要看数据
@@ -1382,6 +1385,10 @@ def shape_problem(n_layer, n_embd, n_head, block_size, changed=()):
         name = next((n for n in ('n_layer', 'n_embd', 'block_size') if n in changed), 'n_embd')
         return name, (f'这样的模型约有 {params:.3g} 个参数，训练时约要 {gigabytes:.3g} GB 内存，纯 Python 一步约 {seconds:.3g} 秒'
                       f'（上限是 4 GB、60 秒）。请把 n_layer、n_embd 或 block_size 调小')
+    if n_embd % n_head:
+        if 'n_head' in changed and 'n_embd' not in changed:
+            return 'n_head', f'n_embd = {n_embd} 必须能被 n_head 整除，n_head 可以取 ' + '、'.join(str(d) for d in range(1, 17) if n_embd % d == 0)
+        return 'n_embd', f'n_embd = {n_embd} 必须能被 n_head = {n_head} 整除，n_embd 可以取 {n_head}、{2 * n_head}、{3 * n_head} 这样的数'
     return None                            # 都成立
 
 
@@ -1462,7 +1469,7 @@ def settings_help():
     with open(__file__, encoding='utf-8') as f:
         comments = dict(re.findall(r'^(\w+) = .*?# (.*)$', f.read(), flags=re.M))
     prog = command_prefix()
-    lines = [f'用法：{prog} [--名字=值 ...]（也可以写成 --名字 值）', '', '设置（默认值）及含义：']
+    lines = wrap(f'用法：{prog} [--名字=值 ...]（也可以写成 --名字 值）', min(terminal_width(), 80) - 1, '      ') + ['', '设置（默认值）及含义：']
     for name, value in SETTINGS.items():
         head = f'  --{name}={value}'
         if len(head) > 24:                 # 太长：说明从下一行开始
@@ -1497,10 +1504,11 @@ def terminal_width():
     return shutil.get_terminal_size().columns
 
 
-# 折行的最小单位：一串空白；或者一个不可拆的块——一串不含空白的非中文字符（命令、数字、英文单词），
-# 或者一个中文字符，连同紧贴着它的开、闭标点（标点不会落到行首或被留在行尾）
+# 折行的最小单位：一串空白；或者一个不可拆的块——一串不含空白的非中文字符（命令、数字、英文单词；
+# 中间夹着的中文也算在内，例如 --input_path=名字.txt），或者一个中文字符，连同紧贴着它的开、闭标点
+# （标点不会落到行首或被留在行尾）
 CJK = '\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef'
-PIECES = re.compile(rf'\s+|[（「『“‘《]*(?:[^\s{CJK}]+|[{CJK}])[，。；：、！？）」』”’》…]*')
+PIECES = re.compile(rf'\s+|[（「『“‘《]*(?:[^\s{CJK}]+(?:[{CJK}]+[^\s{CJK}]+)*|[{CJK}])[，。；：、！？）」』”’》…]*')
 
 
 def wrap(text, width, indent=''):
@@ -1536,17 +1544,17 @@ class Progress:
         self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
         last = step == self.total
         speed = step / max(time.perf_counter() - self.start, 1e-9)
-        # 各部分按重要性排好：终端太窄时从后往前丢
+        # 各部分按重要性排好：一行放不下时从后往前丢。输出到文件或管道时一行最多 COLUMNS 列（没设时是 80）；
+        # 在终端里整行必须比终端窄：写满最后一列时，很多终端会自动换行，之后每次刷新都会多留下一行
         fields = [f'步 {step:{len(str(self.total))}d}/{self.total}', f'loss {loss:.4f}', f'平滑 {self.smooth:.4f}',
                   f'剩余 {(self.total - step) / speed:.0f} 秒', f'{speed:.1f} 步/秒', f'lr {lr:.6f}']
+        width = terminal_width() - (1 if self.on_terminal else 0)
+        while len(fields) > 1 and display_width(' | '.join(fields)) > width:
+            fields.pop()
         if not self.on_terminal:
             if last or step == 1 or step % self.every == 0:
                 print(' | '.join(fields), flush=True)
         elif last or time.perf_counter() - self.last_draw > 0.1:
-            # 整行必须比终端窄：写满最后一列时，很多终端会自动换行，之后每次刷新都会多留下一行
-            width = terminal_width() - 1
-            while len(fields) > 1 and display_width(' | '.join(fields)) > width:
-                fields.pop()
             print('\r' + pad(cut(' | '.join(fields), width), width), end='\n' if last else '', flush=True)
             self.last_draw = time.perf_counter()
 
@@ -1623,7 +1631,7 @@ def check_inputs(docs, val_docs, tokenizer, ckpt):
         return val_docs
     trained_on = (ckpt.get('data') or {}).get('file')
     problem = (f'数据 {visible(os.path.basename(input_path))} 里有模型的词表里没有的字符 {shown_chars(unknown)}：'
-               + (f'这个模型是用 {visible(trained_on)} 训练的，请加上 --input_path={quoted(trained_on)}' if trained_on else '它是用别的数据训练的'))
+               + (f'这个模型是用 {visible(trained_on)} 训练的，请加上 --input_path={quoted(trained_on)}（文件不在当前文件夹里时，写上它的路径）' if trained_on else '它是用别的数据训练的'))
     if num_steps:
         raise UserError(f'{problem}。要用这份数据训练，请不用 --load_path，从头训练。', 1)
     say(f'注意：{problem}。这次只拿模型采样，跳过在留出集上的评估。')
@@ -1633,8 +1641,8 @@ def check_inputs(docs, val_docs, tokenizer, ckpt):
 # ---- 报告 ----
 
 def print_overview(data_path, docs, train_docs, val_docs, tokenizer, n_params, changed, ckpt, fingerprint):
-    print(f'数据：{visible(os.path.basename(data_path))}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(val_docs)} 行')
-    print(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_chars(tokenizer.chars)}')
+    say(f'数据：{visible(os.path.basename(data_path))}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(docs) - len(train_docs)} 行')
+    say(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_chars(tokenizer.chars)}')
     print(f'参数：{n_params} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}')
     if ckpt:
         data = ckpt.get('data') or {}
@@ -1686,8 +1694,8 @@ def save_model(text, val_loss, vocab_size):
     old = existing_checkpoint(target)
     old_loss = old and old.get('val_loss')
     worse = val_loss is not None and (is_number(old_loss) and not val_loss <= old_loss or exploded(val_loss, vocab_size))
-    backup = keep_backup(target) if old and worse else None
     try:
+        backup = keep_backup(target) if old and worse else None
         write_atomically(target, text)
     except OSError as e:
         raise UserError(f'保存模型到 {shown_path(target)} 失败（{e.strerror}）。原来在那里的文件没有被改动。', 1) from None
@@ -1705,7 +1713,7 @@ def print_samples(labelled):
     """样本和它们的标签，最后数一数各有多少。"""
     width = max(display_width(visible(s) or '（空）') for s, _ in labelled)
     for i, (sample, label) in enumerate(labelled):
-        print(f'  {i + 1:2d}. {pad(visible(sample) or "（空）", width)}  {label}')
+        say(f'  {i + 1:2d}. {pad(visible(sample) or "（空）", width)}  {label}', indent=' ' * (width + 8))   # 窄终端里标签折到下一行
     kinds = [label.split('（')[0] for _, label in labelled]
     new = [s for s, label in labelled if label.startswith('新')]
     repeats = '' if not new else '，没有重复' if len(set(new)) == len(new) else f'，去掉重复后是 {len(set(new))} 个'
@@ -1805,8 +1813,10 @@ def main(argv=None):
         print('\n已退出。' + ('模型没有保存。' if save_path and not stopping['saved'] else ''), file=sys.stderr)
         return 130
     finally:
-        for sig in STOP_SIGNALS:                      # 程序就要结束：再收到这些信号也不理会（同 on_stop_signal）
-            signal.signal(sig, lambda signum, frame: None)
+        # 程序就要结束：再收到这些信号也不理会。这里用 SIG_IGN：Python 退出时会把处理函数换回默认的
+        # “立即结束进程”，SIG_IGN 则一直有效（signal.signal 会先处理已经到了的信号，所以这里没有 on_stop_signal 里的问题）
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         sys.stdout.flush()
 
 

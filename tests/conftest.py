@@ -128,3 +128,52 @@ def mean_doc_loss(mg, state, tok, doc):
     """和 train() 里一样：一个名字各位置损失的平均。"""
     losses = mg.doc_losses(state, tok.encode(doc))
     return (1 / len(losses)) * sum(losses)
+
+
+# ---- 命令行测试共用（test_cli、test_checkpoint、test_teacher、test_inspect）----
+def run_main(*args, cwd=None):
+    """在本进程里运行 main(args)，像 run_script 一样返回 returncode、stdout、stderr，但不用启动新的 Python
+    （快得多）。输出不是终端、终端宽度按 80 列算（和 run_script 一样）；结束后把这次改过的一切都还原：
+    设置、stopping、当前文件夹、信号处理、gc、随机数状态、sys.stdout/stderr/argv。
+    要真正的进程时（信号、管道、import）仍用 run_script。"""
+    import gc
+    import io
+    import signal
+    import subprocess
+    mg = microgpt_teaching
+    saved = ({name: getattr(mg, name) for name in mg.SETTINGS}, dict(mg.stopping), os.getcwd(), gc.isenabled(),
+             random.getstate(), [(sig, signal.getsignal(sig)) for sig in mg.STOP_SIGNALS],
+             sys.stdout, sys.stderr, sys.argv, os.environ.get('COLUMNS'))
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.chdir(cwd or ROOT)
+        os.environ['COLUMNS'] = '80'
+        sys.stdout, sys.stderr, sys.argv = out, err, [SCRIPT, *args]
+        code = mg.main(list(args))
+    finally:
+        settings, stopping, folder, gc_on, random_state, handlers, sys.stdout, sys.stderr, sys.argv, columns = saved
+        for name, value in settings.items():
+            setattr(mg, name, value)
+        mg.stopping.update(stopping)
+        os.chdir(folder)
+        if gc_on:
+            gc.enable()
+        random.setstate(random_state)
+        for sig, handler in handlers:
+            signal.signal(sig, handler)
+        if columns is None:
+            os.environ.pop('COLUMNS', None)
+        else:
+            os.environ['COLUMNS'] = columns
+    return subprocess.CompletedProcess([SCRIPT, *args], code, out.getvalue(), err.getvalue())
+
+
+def numbered_samples(stdout):
+    """每一行编号的样本：(样本, 完整的标签)，按顺序。和 sample_lines 不同，标签里可以有空格
+    （例如“新（到了长度上限 block_size，被截断）”），所以被截断的样本也算在内。"""
+    return re.findall(r'^ +\d+\. (\S+) {2,}(\S.*)$', stdout, flags=re.M)
+
+
+def squash(text):
+    """去掉所有空白。say() 按终端宽度折行，一句话可能断在任何空白处或两个汉字之间；比较前两边都 squash。"""
+    return re.sub(r'\s+', '', text)

@@ -1,20 +1,20 @@
-"""Section 9: what the model predicts and attends to, the loss chart, the bigram baseline, perplexity."""
+"""第 10 节：模型在每个位置预测什么、注意力在看哪里（--explain），训练损失曲线，二元语法对照和困惑度。"""
 import math
 import random
 import re
 
 import pytest
 
-from conftest import run_script, write_lines
+from conftest import assert_clean_failure, run_main, tiny_model, write_lines
 
-DOCS = ['cabbac', 'abc', 'bca', 'aab', 'cc']
 POEMS = ['床前明月光', '疑是地上霜', '举头望明月', '低头思故乡']
 
 
-def tiny_model(mg, docs=DOCS, block_size=8, seed=11):
-    """Two layers, two heads; weights five times the default size so predictions and attention are far from uniform."""
+def model_for(mg, docs, block_size=8):
+    """和 conftest 的 tiny_model 一样（2 层、2 个头、种子 11、权重放大 5 倍，预测和注意力都远不是均匀的），
+    只是词表来自 docs，n_embd=8。返回 (分词器, state)。"""
     mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 2, 8, 2, block_size
-    random.seed(seed)
+    random.seed(11)
     tok = mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
     for p in mg.flatten(state):
@@ -29,7 +29,7 @@ def direct_softmax(logits):
 
 
 def grid_blocks(lines):
-    """For every attention table in an explain report: (title, header, rows)."""
+    """explain 报告里的每一张注意力表：(标题, 表头, 各行)。"""
     blocks = []
     for i, line in enumerate(lines):
         if re.match(r'第 \d+ 层第 \d+ 个头的注意力', line):
@@ -43,12 +43,12 @@ def grid_blocks(lines):
 
 
 # ---------------------------------------------------------------------------
-# explain
+# --explain：逐位置的预测和注意力
 # ---------------------------------------------------------------------------
 
 def test_explain_probabilities_are_the_softmax_of_the_model_logits(mg):
-    """抓的 bug：explain 用了带温度的概率、错一位的 logits（位置 pos 配成 pos+1 的目标），或者没清空 KV 缓存。"""
-    tok, state = tiny_model(mg)
+    """抓 explain 用了带温度的概率、错一位的 logits（位置 pos 配成 pos+1 的目标）、或者没清空 KV 缓存的错误。"""
+    tok, state = tiny_model(mg, n_embd=8)
     text = 'cabbac'
     predictions, _ = mg.explain_text(state, tok, text)
     tokens = tok.encode(text)
@@ -62,8 +62,8 @@ def test_explain_probabilities_are_the_softmax_of_the_model_logits(mg):
 
 
 def test_explain_report_rank_probability_and_average_loss(mg):
-    """抓的 bug：排名差一（写成 sum(p >= ...)）、显示的概率不是真实字符的、平均损失和训练用的损失不一致。"""
-    tok, state = tiny_model(mg)
+    """抓排名差一（写成 sum(p >= ...)）、显示的概率不是真实字符的、平均损失和训练用的损失不一致的错误。"""
+    tok, state = tiny_model(mg, n_embd=8)
     text = 'cabbac'
     predictions, _ = mg.explain_text(state, tok, text)
     lines = mg.explain_report(state, tok, text)
@@ -77,15 +77,15 @@ def test_explain_report_rank_probability_and_average_loss(mg):
         assert int(rank) == ranks[-1]
         assert char == ('.' if target == tok.bos else tok.chars[target])
         assert percent == f'{100 * probs[target]:.1f}' and loss == f'{-math.log(probs[target]):.2f}'
-    assert any(r > 1 for r in ranks) and 1 in ranks            # both cases really occurred
+    assert any(r > 1 for r in ranks) and 1 in ranks            # 两种情况都真的出现了
     losses = mg.doc_losses(state, tok.encode(text))
     average = sum(l.data for l in losses) / len(losses)
     assert f'平均损失 {average:.4f}（{len(text) + 1} 个位置）' in lines
 
 
 def test_attention_rows_are_the_weights_the_forward_pass_used(mg, monkeypatch):
-    """抓的 bug：记录的注意力是别的数（未归一化的分数、另一层/另一个头的），或者能看到未来的位置。"""
-    tok, state = tiny_model(mg)
+    """抓记录的注意力是别的数（没归一化的分数、另一层或另一个头的）、或者能看到未来的位置的错误。"""
+    tok, state = tiny_model(mg, n_embd=8)
     recorded = []
     real_softmax = mg.softmax
 
@@ -99,16 +99,16 @@ def test_attention_rows_are_the_weights_the_forward_pass_used(mg, monkeypatch):
     for pos, heads in enumerate(attention):
         assert len(heads) == mg.n_layer * mg.n_head
         for row in heads:
-            assert len(row) == pos + 1                         # itself and the positions before it, nothing later
+            assert len(row) == pos + 1                         # 自己和之前的位置，没有以后的
             assert sum(row) == pytest.approx(1.0, abs=1e-12)
-        expected += heads + [predictions[pos][0]]              # per position: each layer's heads, then the output
+        expected += heads + [predictions[pos][0]]              # 每个位置：各层各头的注意力，然后是输出
     assert recorded == expected
-    assert max(max(row) for heads in attention[1:] for row in heads) > 0.6   # not merely uniform
+    assert max(max(row) for heads in attention[1:] for row in heads) > 0.6   # 不只是均匀的
 
 
 def test_attention_grid_shows_the_same_numbers(mg):
-    """抓的 bug：注意力表的行列错位（转置、层和头对调），打印的百分比和真实权重对不上。"""
-    tok, state = tiny_model(mg)
+    """抓注意力表的行列错位（转置、层和头对调）、打印的百分比和真实权重对不上的错误。"""
+    tok, state = tiny_model(mg, n_embd=8)
     _, attention = mg.explain_text(state, tok, 'cab')
     blocks = grid_blocks(mg.explain_report(state, tok, 'cab'))
     assert len(blocks) == mg.n_layer * mg.n_head
@@ -122,49 +122,63 @@ def test_attention_grid_shows_the_same_numbers(mg):
 
 
 def test_explain_consumes_no_random_numbers(mg):
-    """抓的 bug：explain 里调用了采样（或 random）——加上 --explain 之后，编出的名字就变了。"""
-    tok, state = tiny_model(mg)
+    """抓 explain 里调用了采样（或 random）的错误：加上 --explain 之后，编出的名字就变了。"""
+    tok, state = tiny_model(mg, n_embd=8)
     random.seed(123)
     before = random.getstate()
     mg.explain_report(state, tok, 'cabbac')
     assert random.getstate() == before
 
 
+def test_explain_refuses_probabilities_that_are_not_finite(mg):
+    """抓参数溢出时 explain 打印出 nan% 的表、或者在 log(0) 处崩溃的错误：概率不是有限的数时抛 ValueError
+    （主程序把它变成一句说明该怪谁的话）。"""
+    tok, state = tiny_model(mg, n_embd=8)
+    for row in state['lm_head']:
+        for p in row:
+            p.data = float('inf')
+    with pytest.raises(ValueError):
+        mg.explain_report(state, tok, 'cab')
+
+
 def test_explain_with_unknown_characters_lists_the_known_ones(tmp_path):
-    """抓的 bug：--explain 里有词表外的字符时 encode 抛 KeyError 回溯。"""
+    """抓 --explain 里有词表外的字符时 encode 抛 KeyError 回溯的错误：说出不认识的字符和认识的字符。"""
     data = write_lines(tmp_path / 'n.txt', '\n'.join(['anna', 'bob', 'carla'] * 4) + '\n')
-    result = run_script(f'--input_path={data}', '--explain=Zob', '--num_steps=0', '--n_embd=8', '--n_head=2')
-    assert result.returncode == 2 and 'Traceback' not in result.stderr
-    assert '--explain' in result.stderr and "'Z'" in result.stderr and 'abclnor' in result.stderr
+    result = run_main(f'--input_path={data}', '--explain=Zob', '--num_steps=0', '--n_embd=8', '--n_head=2')
+    assert_clean_failure(result, 2, '--explain 里有模型不认识的字符 Z。', '模型认识的字符是：abclnor')
 
 
-def test_explain_on_the_command_line(tmp_path):
-    """抓的 bug：--explain 在 --num_steps=0 时不打印，或者打印的位置数不对。"""
+def test_explain_on_the_command_line(mg, tmp_path):
+    """抓 --explain 在 --num_steps=0 时不打印、打印的位置数不对、或者长的说明行超出 80 列终端（没有折行）的错误。"""
     data = write_lines(tmp_path / 'n.txt', '\n'.join(['anna', 'bob', 'carla'] * 4) + '\n')
-    result = run_script(f'--input_path={data}', '--explain=bob', '--num_steps=0', '--n_embd=8', '--n_head=2',
-                        '--num_samples=0')
+    text = 'carlaannabob' * 2 + 'a'                             # 25 个字符：“位置 ……”那几行比 80 列长
+    result = run_main(f'--input_path={data}', f'--explain={text}', '--num_steps=0', '--n_embd=8', '--n_head=2',
+                      '--block_size=32', '--num_samples=0')
     assert result.returncode == 0, result.stderr
-    assert "模型怎么读 'bob'" in result.stdout
-    assert re.findall(r'^位置 (\d+)：', result.stdout, flags=re.M) == ['0', '1', '2', '3']
+    assert f"模型怎么读 '{text}'" in result.stdout
+    assert re.findall(r'^位置 (\d+)：', result.stdout, flags=re.M) == [str(pos) for pos in range(26)]
     assert result.stdout.count('个头的注意力') == 2
+    report = result.stdout[result.stdout.index('模型怎么读'):].splitlines()
+    assert max(mg.display_width(line) for line in report) <= 79
+    assert any(line.startswith('    ') and '%' not in line and not line.startswith('     ') for line in report)   # 折过行
 
 
 @pytest.mark.parametrize('length, note', [(7, False), (8, True), (11, True)])
 def test_long_text_is_explained_for_block_size_positions(mg, length, note):
-    """抓的 bug：比 block_size 长的文字让 wpe 越界（IndexError）；或者正好放得下时也说“太长”（差一）。"""
-    tok, state = tiny_model(mg, block_size=8)
+    """抓比 block_size 长的文字让 wpe 越界（IndexError）、或者正好放得下时也说“太长”（差一）的错误。"""
+    tok, state = tiny_model(mg, n_embd=8)
     text = ('cab' * 4)[:length]
     predictions, attention = mg.explain_text(state, tok, text)
     assert len(predictions) == len(attention) == 8
-    assert predictions[-1][1] == (tok.bos if length == 7 else tok.char_to_id[text[7]])   # position 7 predicts token 8
+    assert predictions[-1][1] == (tok.bos if length == 7 else tok.char_to_id[text[7]])   # 位置 7 预测第 8 个 token
     lines = mg.explain_report(state, tok, text)
     assert any('只看前 8 个位置' in line for line in lines) == note
     assert len([line for line in lines if line.startswith('位置 ')]) == 8
 
 
 def test_explain_in_chinese_lines_up_by_display_width(mg):
-    """抓的 bug：按字符数（len）对齐，一个汉字占两列，注意力表的格子就和表头的字错开了。"""
-    tok, state = tiny_model(mg, docs=POEMS)
+    """抓按字符数（len）对齐的错误：一个汉字占两列，注意力表的格子就和表头的字错开了。"""
+    tok, state = model_for(mg, POEMS)
     lines = mg.explain_report(state, tok, '床前明月光')
     assert lines[0].startswith("模型怎么读 '床前明月光'")
     blocks = grid_blocks(lines)
@@ -173,8 +187,7 @@ def test_explain_in_chinese_lines_up_by_display_width(mg):
         assert header.split() == ['.', '床', '前', '明', '月', '光']
         cols = len(header.split())
         assert mg.display_width(header) == 5 + 4 * cols
-        # every label ends at its column: the (j+1)-th group of 4 display columns
-        for j, label in enumerate(header.split()):
+        for j, label in enumerate(header.split()):              # 每个表头的字都结束在自己那一格（4 列）的末尾
             prefix = header[:header.index(label) + 1] if j else header[:header.index('.') + 1]
             assert mg.display_width(prefix) == 5 + 4 * (j + 1)
         assert len(rows) == cols
@@ -185,67 +198,74 @@ def test_explain_in_chinese_lines_up_by_display_width(mg):
 
 
 def test_bos_mark_changes_when_the_data_has_a_full_stop(mg):
-    """抓的 bug：数据里本来就有“.”时仍用“.”代表 BOS，读者分不清是句号还是结束。"""
-    tok, state = tiny_model(mg, docs=['a.b', 'ab.'])
+    """抓数据里本来就有“.”时仍用“.”代表 BOS 的错误：读者分不清是句号还是结束。"""
+    tok, state = model_for(mg, ['a.b', 'ab.'])
     lines = mg.explain_report(state, tok, 'a.')
     assert '“¶”代表 BOS' in lines[0]
     assert '已看到 ¶a.，真实的下一个是 ¶' in '\n'.join(lines)
 
 
-def test_attention_grid_stays_within_80_columns(mg):
-    """抓的 bug：很长的文字让注意力表一行画几十格，超出 80 列的终端后换行成一团。"""
-    tok, state = tiny_model(mg, docs=['abcdefghijklmnopqrstuvwxyz'], block_size=32)
-    lines = mg.explain_report(state, tok, 'abcdefghijklmnopqrstuvwxy')
-    for title, header, rows in grid_blocks(lines):
-        assert len(rows) == 18
-        assert all(mg.display_width(line) <= 80 for line in [header] + rows)
-    assert '（注意力表只画了前 18 个位置。）' in lines
+@pytest.mark.parametrize('width, cols', [(80, 18), (60, 13), (40, 8)])
+def test_attention_grid_fits_the_terminal(mg, width, cols):
+    """抓很长的文字让注意力表一行画几十格、超出终端宽度后折成一团的错误：只画放得下的格数，并说明还有多少没画。
+    概率的横条也不超过宽度。"""
+    tok, state = model_for(mg, ['abcdefghijklmnopqrstuvwxyz'], block_size=32)
+    lines = mg.explain_report(state, tok, 'abcdefghijklmnopqrstuvwxy', width)
+    blocks = grid_blocks(lines)
+    assert len(blocks) == mg.n_layer * mg.n_head
+    for title, header, rows in blocks:
+        assert len(rows) == cols
+        assert all(mg.display_width(line) <= width for line in [header] + rows)
+    bars = [line for line in lines if line.startswith('    ') and '%' in line]
+    assert len(bars) == 5 * 26 and all(mg.display_width(line) <= width for line in bars)
+    assert f'（终端只放得下 {cols} 格：注意力表只画了前 {cols} 个位置。终端再宽一些就能看到全部。）' in lines
 
 
 # ---------------------------------------------------------------------------
-# bigram and perplexity
+# 对照：二元语法模型和困惑度
 # ---------------------------------------------------------------------------
 
 def test_bigram_loss_by_hand(mg):
-    """抓的 bug：忘了加一平滑（没见过的组合 → log 0）、分母没加 V、漏掉开头或结尾的 BOS。"""
+    """抓忘了加一平滑（没见过的组合 → log 0）、分母没加 V、漏掉开头或结尾的 BOS 的错误。"""
     train = ['ab', 'ba', 'aab']
     val = ['ab', 'bb']
     tok = mg.Tokenizer(train)                    # a=0, b=1, BOS=2, V=3
-    # counts + 1:  from BOS: a 1+2, b 1+1, BOS 1   (total 6)
-    #              from a:   a 1+1, b 1+2, BOS 1+1 (total 7)
-    #              from b:   a 1+1, b 1,   BOS 1+2 (total 6)
-    # val 'ab': BOS→a 3/6, a→b 3/7, b→BOS 3/6;  val 'bb': BOS→b 2/6, b→b 1/6, b→BOS 3/6
+    # 次数 + 1：  BOS 之后：a 1+2，b 1+1，BOS 1   （共 6）
+    #             a 之后：  a 1+1，b 1+2，BOS 1+1 （共 7）
+    #             b 之后：  a 1+1，b 1，  BOS 1+2 （共 6）
+    # 留出 'ab'：BOS→a 3/6，a→b 3/7，b→BOS 3/6；留出 'bb'：BOS→b 2/6，b→b 1/6，b→BOS 3/6
     expected = -(math.log(3 / 6) + math.log(3 / 7) + math.log(3 / 6)
                  + math.log(2 / 6) + math.log(1 / 6) + math.log(3 / 6)) / 6
     assert mg.bigram_loss(train, val, tok) == pytest.approx(expected, abs=1e-12)
 
 
 def test_bigram_loss_only_counts_the_positions_the_gpt_sees(mg):
-    """抓的 bug：二元语法模型用了 block_size 之外的字符，和 GPT 比就不公平了。"""
+    """抓二元语法模型用了 block_size 之外的字符（和 GPT 比就不公平了）的错误。"""
     mg.block_size = 2
-    train = ['aab']                              # only BOS→a and a→a are counted
+    train = ['aab']                              # 只数 BOS→a 和 a→a
     tok = mg.Tokenizer(['ab'])
-    # BOS row: a 2, b 1, BOS 1 (total 4); a row: a 2, b 1, BOS 1 (total 4)
-    expected = -(math.log(2 / 4) + math.log(1 / 4)) / 2      # val 'abb' → BOS→a, a→b (then cut)
+    # BOS 这一行：a 2，b 1，BOS 1（共 4）；a 这一行：a 2，b 1，BOS 1（共 4）
+    expected = -(math.log(2 / 4) + math.log(1 / 4)) / 2      # 留出 'abb' → BOS→a，a→b（然后截断）
     assert mg.bigram_loss(train, ['abb'], tok) == pytest.approx(expected, abs=1e-12)
 
 
 def test_perplexity(mg):
-    """抓的 bug：困惑度写成 2^loss 或 1/loss；均匀猜 V 个 token 时它必须正好是 V。"""
+    """抓困惑度写成 2^loss 或 1/loss、或者损失很大时 math.exp 溢出的错误：均匀猜 V 个 token 时它正好是 V。"""
     assert mg.perplexity(math.log(7)) == pytest.approx(7, rel=1e-12)
     assert mg.perplexity(0.0) == 1.0
+    assert mg.perplexity(4340.66) == math.inf
 
 
 # ---------------------------------------------------------------------------
-# loss chart
+# 训练损失曲线
 # ---------------------------------------------------------------------------
 
 def chart_rows(lines, n_points):
-    """(label value, cells, note) for every row of the chart."""
+    """图里每一行：(刻度的值, 曲线的格子, 右边的标注)。行尾的空格被去掉了，这里补回来。"""
     rows = []
     for line in lines[1:-2]:
         match = re.match(r'^ *(-?\d+\.\d{3}) \|(.*)$', line)
-        rows.append((float(match.group(1)), match.group(2)[:n_points], match.group(2)[n_points:]))
+        rows.append((float(match.group(1)), match.group(2)[:n_points].ljust(n_points), match.group(2)[n_points:]))
     return rows
 
 
@@ -254,20 +274,18 @@ def wiggly_losses(n):
 
 
 def test_smooth_losses_by_hand(mg):
-    """抓的 bug：分段时丢了最后几步、某步算了两次、或者除以了错的段长。"""
-    assert mg.smooth_losses([1, 2, 3, 4, 5, 6], 3) == ([1.5, 3.5, 5.5], [0, 2, 4, 6])
-    assert mg.smooth_losses([1.0, 2.0], 50) == ([1.0, 2.0], [0, 1, 2])
-    points, bounds = mg.smooth_losses(list(range(1000)), 50)
-    assert len(points) == 50 and bounds[0] == 0 and bounds[-1] == 1000
-    assert points[0] == pytest.approx(9.5) and points[-1] == pytest.approx(989.5)
-    points, bounds = mg.smooth_losses(list(range(7)), 3)
-    assert sum(b - a for a, b in zip(bounds, bounds[1:])) == 7
+    """抓分段时丢了最后几步、某步算了两次、或者除以了错的段长的错误。"""
+    assert mg.smooth_losses([1, 2, 3, 4, 5, 6], 3) == [1.5, 3.5, 5.5]
+    assert mg.smooth_losses([1.0, 2.0], 50) == [1.0, 2.0]
+    points = mg.smooth_losses(list(range(1000)), 50)
+    assert len(points) == 50 and points[0] == pytest.approx(9.5) and points[-1] == pytest.approx(989.5)
+    assert mg.smooth_losses(list(range(7)), 3) == [0.5, 3.0, 5.5]           # 各段是 0–1、2–4、5–6：每步正好一次
 
 
 def test_chart_puts_the_extremes_on_the_top_and_bottom_rows(mg):
-    """抓的 bug：纵轴画反（大的在下面）、行的刻度和点的位置差一行，或者有的列画了两个点/没画点。"""
+    """抓纵轴画反（大的在下面）、行的刻度和点的位置差一行、有的列画了两个点或没画点的错误。"""
     losses = wiggly_losses(1000)
-    points, _ = mg.smooth_losses(losses, 50)
+    points = mg.smooth_losses(losses, 50)
     lines = mg.loss_chart(losses)
     assert len(lines) == 1 + 10 + 2
     assert '每个 * 是约 20 步的平均' in lines[0]
@@ -279,32 +297,48 @@ def test_chart_puts_the_extremes_on_the_top_and_bottom_rows(mg):
     for column, value in enumerate(points):
         marked = [label for label, cells, _ in rows if cells[column] == '*']
         assert len(marked) == 1
-        assert abs(marked[0] - value) <= half_row + 1e-3         # the nearest row label
+        assert abs(marked[0] - value) <= half_row + 1e-3         # 最近的那一行的刻度
     assert lines[-1].index(' 步') == lines[1].index('|') + 1 + len(points) and lines[-1].strip().startswith('1 ')
 
 
-def test_chart_fits_in_80_columns(mg):
-    """抓的 bug：图太宽（列数或右边的标注太长），在 80 列的终端里每行都折成两行。"""
-    lines = mg.loss_chart(wiggly_losses(1000), val_before=3.4567, val_after=2.5)
-    assert any('↑训练前 3.4567' in line for line in lines) and any('<训练后 2.5000' in line for line in lines)
-    assert max(mg.display_width(line) for line in lines) <= 80
+@pytest.mark.parametrize('before, after', [(3.4567, 2.5), (3.9, 6.2716), (0.5, 0.6)])
+def test_chart_fits_in_80_columns(mg, before, after):
+    """抓图太宽（列数或右边的标注太长）、在 80 列的终端里每行都折成两行的错误；包括过拟合时“训练前”“训练后”
+    两个标注都挤在最上面一行、或者都在最下面一行的时候。"""
+    lines = mg.loss_chart(wiggly_losses(1000), val_before=before, val_after=after)
+    assert max(mg.display_width(line) for line in lines[1:]) <= 80
+    assert any(f'训练前 {before:.4f}' in line for line in lines) and any(f'训练后 {after:.4f}' in line for line in lines)
 
 
-def test_chart_fits_in_80_columns_when_both_markers_share_a_row(mg):
-    """抓的 bug：过拟合时“训练前”“训练后”两个标记都在最上面一行，这一行超过 80 列。"""
-    lines = mg.loss_chart(wiggly_losses(1000), val_before=3.9, val_after=6.2716)
-    assert max(mg.display_width(line) for line in lines) <= 80
+def test_default_run_keeps_the_full_50_columns(mg):
+    """抓为了给两个标注留位置，把默认运行（两个标注不在同一行）的曲线也缩窄了的错误。"""
+    lines = mg.loss_chart(wiggly_losses(1000), val_before=3.3281, val_after=2.3598, max_width=79)
+    assert lines[-2] == '      +' + '-' * 50 and max(mg.display_width(line) for line in lines[1:]) <= 79
 
 
 def test_chart_rows_line_up_when_the_loss_is_huge(mg):
-    """抓的 bug：纵轴的刻度宽度不一（3.407 和 180.264），| 和曲线就一行前一行后地错开。"""
-    lines = mg.loss_chart([3.4, 800.0, 200.0, 5.0] * 10)
-    assert len({line.index('|') for line in lines[1:11]} | {lines[11].index('+')}) == 1
+    """抓纵轴的刻度宽度不一（3.407 和 180.264）、| 和曲线一行前一行后地错开，或者爆炸时刻度写出几十位数的错误。"""
+    for losses in ([3.4, 800.0, 200.0, 5.0] * 10, [3.4, 8e6, 2e5, 5.0] * 10):
+        lines = mg.loss_chart(losses, val_before=3.3, val_after=2e5)
+        assert len({line.index('|') for line in lines[1:11]} | {lines[11].index('+')}) == 1
+        assert max(mg.display_width(line) for line in lines[1:]) <= 80
+    assert lines[1].startswith('8.00e+06 |') and lines[10].startswith('   3.400 |')
+
+
+def test_chart_skips_losses_that_are_not_finite(mg):
+    """抓 NaN、inf 的损失让刻度变成 nan、或者 max() 把整张图撑坏的错误：不画它们，在标题里说有几步没画。"""
+    lines = mg.loss_chart([3.0, float('nan'), 2.5, float('inf'), 2.0])
+    assert lines[0].endswith('（有 2 步的损失不是有限的数，没有画）')
+    rows = chart_rows(lines, 3)
+    assert (rows[0][0], rows[-1][0]) == (3.0, 2.0) and ''.join(cells for _, cells, _ in rows).count('*') == 3
+    assert lines[-1].split() == ['1', '5', '步']                # 横轴仍然数全部 5 步
 
 
 def test_chart_with_one_and_two_steps(mg):
-    """抓的 bug：只有一两步时最大值等于最小值，除以 0；或者横轴标签的空格数变成负数。"""
-    for losses in ([3.2], [3.2, 3.2], [3.2, 3.0]):
+    """抓只有一步时画出一个点的“曲线”、或者最大值等于最小值时除以 0、横轴标签的空格数变成负数的错误。"""
+    assert mg.loss_chart([3.2], val_before=3.3, val_after=3.1) == [
+        '（只有 1 步的损失是有限的数，画不出训练损失曲线：至少要 2 步。）']
+    for losses in ([3.2, 3.2], [3.2, 3.0]):
         lines = mg.loss_chart(losses, val_before=3.3, val_after=3.1)
         rows = chart_rows(lines, len(losses))
         assert [cells for _, cells, _ in rows].count(' ' * len(losses)) == 10 - len(set(losses))
@@ -312,8 +346,8 @@ def test_chart_with_one_and_two_steps(mg):
 
 
 def test_held_out_markers_are_on_the_right_rows(mg):
-    """抓的 bug：留出集损失标在错的行上，或者超出曲线范围时没用箭头说明它在图外面。"""
-    losses = [3.0 - 0.1 * i for i in range(10)]      # one point per column, one row per 0.1
+    """抓留出集损失标在错的行上、或者超出曲线范围时没用箭头说明它在图外面的错误。"""
+    losses = [3.0 - 0.1 * i for i in range(10)]      # 每列一个点，每行 0.1
     lines = mg.loss_chart(losses, val_before=2.9, val_after=2.4)
     rows = chart_rows(lines, 10)
     assert [label for label, _, _ in rows] == pytest.approx([3.0 - 0.1 * r for r in range(10)], abs=1e-3)
@@ -324,11 +358,12 @@ def test_held_out_markers_are_on_the_right_rows(mg):
     assert all(note == '' for _, _, note in rows[1:9])
 
 
-def test_one_training_step_prints_no_chart(tmp_path):
-    """抓的 bug：只训练 1 步时画曲线（只有一个点）或者崩溃。"""
+def test_one_training_step_explains_why_there_is_no_chart(tmp_path):
+    """抓只训练 1 步时画出只有一个点的曲线、或者崩溃的错误：说明为什么画不出；2 步就画。"""
     data = write_lines(tmp_path / 'n.txt', '\n'.join(['anna', 'bob', 'carla', 'dora', 'eve'] * 4) + '\n')
-    one = run_script(f'--input_path={data}', '--num_steps=1', '--n_embd=8', '--n_head=2', '--num_samples=2')
+    one = run_main(f'--input_path={data}', '--num_steps=1', '--n_embd=8', '--n_head=2', '--num_samples=2')
     assert one.returncode == 0, one.stderr
-    assert '训练损失曲线' not in one.stdout and '训练后' in one.stdout and 'Traceback' not in one.stderr
-    two = run_script(f'--input_path={data}', '--num_steps=2', '--n_embd=8', '--n_head=2', '--num_samples=2')
-    assert two.returncode == 0 and '训练损失曲线' in two.stdout
+    assert '（只有 1 步的损失是有限的数，画不出训练损失曲线：至少要 2 步。）' in one.stdout
+    assert not re.search(r'^ *\d+\.\d{3} \|', one.stdout, flags=re.M) and '训练后' in one.stdout
+    two = run_main(f'--input_path={data}', '--num_steps=2', '--n_embd=8', '--n_head=2', '--num_samples=2')
+    assert two.returncode == 0 and '训练损失曲线（每个 * 是约 1 步的平均' in two.stdout

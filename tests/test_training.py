@@ -1,54 +1,35 @@
-"""参考数字、手算的 Adam、分词器、数据划分、采样、可复现性。"""
+"""第 1、2、6、7 节：参考数字、手算的 Adam、分词器、数据划分、评估、采样、可复现性。"""
+import hashlib
 import math
 import os
 import random
 
 import pytest
 
-from benchmark import train_steps
-from conftest import ROOT
+from conftest import NAMES, ROOT, TINY_DOCS, default_start, tiny_model, train_steps
 
 
-def first_steps(mg, state, train_docs, tok, steps):
-    """默认运行（1000 步的学习率日程）的前 steps 步的损失。"""
-    return train_steps(mg, (state, train_docs, tok), steps)
-
-
-def setup_default_run(mg):
-    random.seed(mg.seed)
-    docs = mg.load_docs(os.path.join(ROOT, 'input.txt'))
-    train_docs, val_docs = mg.split_docs(docs)
-    tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
-    return train_docs, val_docs, tok, state
-
-
-def test_first_three_steps_match_the_reference(mg):
-    """默认设置下（种子 42、自带的 input.txt）前三步的损失要等于一个独立实现算出的参考数字：
-    数据划分、初始化、模型、损失或 Adam 哪里算错（哪怕只是随机数的使用顺序变了），数字就对不上。"""
-    train_docs, val_docs, tok, state = setup_default_run(mg)
-    losses = first_steps(mg, state, train_docs, tok, 3)
-    assert [round(x, 4) for x in losses] == [3.3285, 3.3620, 3.3243]
-
-
-def test_first_three_steps_match_the_reference_with_the_atomic_graph(mg):
-    """speed_tricks=False（完全照课本公式建图）时，前三步的损失也是同样的参考数字：抓只在课本那条路上出现的错误。"""
-    mg.speed_tricks = False
-    train_docs, val_docs, tok, state = setup_default_run(mg)
-    losses = first_steps(mg, state, train_docs, tok, 3)
+@pytest.mark.parametrize('speed_tricks', [True, False])
+def test_first_three_steps_match_the_reference(mg, speed_tricks):
+    """默认设置下（种子 42、自带的 input.txt）前三步的损失要等于一个独立实现算出的参考数字，speed_tricks 开（默认）和关
+    （完全照课本公式）都一样：抓数据划分、初始化、模型、损失、反向传播或 Adam 哪里算错（哪怕只是随机数的使用顺序变了）的错误。"""
+    mg.speed_tricks = speed_tricks
+    losses = train_steps(mg, default_start(mg), 3)
     assert [round(x, 4) for x in losses] == [3.3285, 3.3620, 3.3243]
 
 
 def test_split_holds_out_the_last_200_shuffled_names(mg):
     """按种子打乱后，最后 200 个名字是留出集、其余是训练集，两边没有重叠，词表是 26 个字母加 BOS：
     抓留出集和训练集重叠一行（那个名字既拿来训练又拿来验证）的错误。"""
+    docs = mg.load_docs(os.path.join(ROOT, 'input.txt'))
     random.seed(mg.seed)
-    shuffled = mg.load_docs(os.path.join(ROOT, 'input.txt'))
+    shuffled = list(docs)
     random.shuffle(shuffled)
-    train_docs, val_docs, tok, state = setup_default_run(mg)
+    random.seed(mg.seed)
+    train_docs, val_docs = mg.split_docs(docs)
     assert val_docs == shuffled[-200:] and train_docs == shuffled[:-200]
     assert not set(train_docs) & set(val_docs)
-    assert tok.vocab_size == 27
+    assert mg.Tokenizer(docs).vocab_size == 27
 
 
 def test_small_files_hold_out_a_tenth(mg):
@@ -61,9 +42,11 @@ def test_small_files_hold_out_a_tenth(mg):
     assert mg.split_docs(['solo']) == (['solo'], [])
 
 
-def test_adam_first_two_updates_by_hand(mg):
-    """Adam 前两次更新和手算的一致（m、v、偏差修正、开方、更新后把 grad 清零）：
-    抓忘了偏差修正、v 用 g 而不是 g²、分母忘了开方、grad 没清零这类错误。"""
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_adam_first_two_updates_by_hand(mg, speed_tricks):
+    """Adam 前两次更新和手算的一致（m、v、偏差修正、开方、更新后把 grad 清零），课本写法和 fast_adam_step 都一样：
+    抓忘了偏差修正、v 用 g 而不是 g²、分母忘了开方、grad 没清零、t 没加一这类错误。"""
+    mg.speed_tricks = speed_tricks
     mg.beta1, mg.beta2, mg.eps_adam = 0.85, 0.99, 1e-8
     p, q = mg.Value(1.0), mg.Value(1.0)
     opt = mg.Adam([p, q])
@@ -72,13 +55,13 @@ def test_adam_first_two_updates_by_hand(mg):
     # m = 0.15·g，v = 0.01·g²；偏差修正后 m̂ = g，v̂ = g²，所以这一步走 lr·g/(|g| + eps)
     assert p.data == pytest.approx(1.0 - 0.01 * 0.5 / 0.50000001, rel=1e-14)
     assert q.data == pytest.approx(1.0 + 0.01 * 2.0 / 2.00000001, rel=1e-14)
-    assert (p.grad, q.grad) == (0.0, 0.0)
+    assert (p.grad, q.grad) == (0.0, 0.0) and opt.t == 1
     assert opt.m == pytest.approx([0.075, -0.3]) and opt.v == pytest.approx([0.0025, 0.04])
     p.grad, q.grad = 0.5, 1.0
     opt.step(0.01)
     # p: m = 0.85·0.075 + 0.15·0.5 = 0.13875, m̂ = 0.13875/(1 - 0.85²) = 0.5
     #    v = 0.99·0.0025 + 0.01·0.25 = 0.004975, v̂ = 0.004975/(1 - 0.99²) = 0.25
-    assert opt.m[0] == pytest.approx(0.13875) and opt.v[0] == pytest.approx(0.004975)
+    assert opt.m[0] == pytest.approx(0.13875) and opt.v[0] == pytest.approx(0.004975) and opt.t == 2
     assert p.data == pytest.approx(1.0 - 2 * 0.01 * 0.5 / 0.50000001, rel=1e-12)
     # q: m = 0.85·(-0.3) + 0.15·1 = -0.105, m̂ = -0.378378…; v = 0.99·0.04 + 0.01·1 = 0.0496, v̂ = 2.492462…
     m_hat, v_hat = -0.105 / 0.2775, 0.0496 / 0.0199
@@ -119,12 +102,29 @@ def test_sampling_stops_at_bos(mg, monkeypatch):
 
 
 def test_sampling_stops_at_block_size(mg, monkeypatch):
-    """名字最长 block_size 个字符：到了上下文的尽头就停。"""
+    """编出的名字最长 block_size 个字符：抓到了上下文的尽头还接着抽的错误（位置会超出 wpe 的行数）。"""
     tok = mg.Tokenizer(['abc'])
     monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.char_to_id['b']))
     mg.block_size = 7
     random.seed(0)
     assert mg.sample_name(None, tok) == 'b' * 7
+
+
+def test_prompt_is_copied_and_draws_no_random_numbers(mg, monkeypatch):
+    """给定的开头照抄，模型从它后面接着写，每个新字符只抽一次随机数：抓开头的字符也抽了随机数（同一个种子下，
+    有开头和没开头编出的名字就对不上）、开头被丢掉的错误。"""
+    tok = mg.Tokenizer(['abc'])
+    calls = []
+    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.char_to_id['c'], calls))
+    mg.block_size = 5
+    random.seed(0)
+    assert mg.sample_name(None, tok, start='ab') == 'abccc'
+    assert calls == [0, 1, 2, 3, 4]
+    after = random.getstate()
+    random.seed(0)
+    for _ in range(3):                           # 三个新字符，各抽一次
+        random.random()
+    assert random.getstate() == after
 
 
 def test_temperature_divides_the_logits(mg, monkeypatch):
@@ -144,15 +144,6 @@ def test_temperature_divides_the_logits(mg, monkeypatch):
     assert seen[0] == pytest.approx([e / sum(exps) for e in exps], rel=1e-12)
 
 
-def test_softmax_survives_huge_logits(mg):
-    """抓“softmax 不减最大值”的错误：分数上千（温度 0.001 时很常见）时 e 的幂会溢出。"""
-    probs = mg.softmax([mg.Value(1000.0), mg.Value(0.0), mg.Value(-1000.0)])
-    assert [p.data for p in probs] == [1.0, 0.0, 0.0]
-    probs = mg.softmax([mg.Value(z) for z in (1.0, 2.0, 3.0)])
-    exps = [math.exp(z) for z in (1.0, 2.0, 3.0)]
-    assert [p.data for p in probs] == pytest.approx([e / sum(exps) for e in exps], rel=1e-12)
-
-
 def test_learning_rate_falls_linearly_to_one_step_above_zero(mg):
     """抓学习率日程差一步的错误：第 1 步正好是 learning_rate，最后一步是它的 1/steps。"""
     mg.n_embd, mg.n_head, mg.learning_rate = 8, 2, 0.01
@@ -166,7 +157,7 @@ def test_learning_rate_falls_linearly_to_one_step_above_zero(mg):
 def small_run(mg, seed):
     mg.seed, mg.num_steps, mg.n_embd, mg.n_head = seed, 5, 8, 2
     random.seed(seed)
-    docs = ['anna', 'bob', 'carla', 'dora', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jo', 'kim', 'lu']
+    docs = NAMES[:12]
     train_docs, val_docs = mg.split_docs(docs)
     tok = mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
@@ -182,36 +173,38 @@ def test_same_seed_same_output(mg):
     assert small_run(mg, 4) != first
 
 
-def test_shared_prefix_evaluation_equals_one_by_one(mg):
-    """evaluate() 沿用排序后相邻名字相同开头的那些位置，结果必须和一个一个单独算的一样：
-    抓沿用时多留了一个旧的 KV 缓存位置这类错误。"""
-    mg.n_embd, mg.n_head, mg.n_layer, mg.block_size = 8, 2, 2, 8
-    random.seed(5)
-    docs = ['mara', 'maria', 'mark', 'mar', 'mar', 'b', 'abcdefghijkl', 'abcdefghijkm', 'zoe', 'maria']
-    tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
-    total = count = 0
-    for doc in docs:
-        losses = mg.doc_losses(state, tok.encode(doc))
-        total += sum(loss.data for loss in losses)
-        count += len(losses)
-    assert mg.evaluate(state, docs, tok) == pytest.approx(total / count, rel=1e-12)
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_evaluate_averages_over_positions(mg, speed_tricks):
+    """evaluate 是所有位置损失的平均（长名字位置多，分量也大），不是每个名字各自平均后的平均，也不改参数：
+    抓按名字数而不是位置数去除、漏算了某个名字或某个位置的错误。"""
+    tok, state = tiny_model(mg)
+    docs = ['a', 'cabbac', 'ba', 'cab', 'ba']               # 2、7、3、4、3 个位置
+    mg.speed_tricks = False
+    per_doc = [[loss.data for loss in mg.doc_losses(state, tok.encode(doc))] for doc in docs]
+    assert [len(losses) for losses in per_doc] == [2, 7, 3, 4, 3]
+    expected = sum(map(sum, per_doc)) / 19
+    assert expected != pytest.approx(sum(sum(losses) / len(losses) for losses in per_doc) / 5, rel=1e-3)
+    params = [p.data for p in mg.flatten(state)]
+    mg.speed_tricks = speed_tricks
+    assert mg.evaluate(state, docs, tok) == pytest.approx(expected, rel=1e-12)
+    assert [p.data for p in mg.flatten(state)] == params
 
 
-def test_evaluation_consumes_no_random_numbers(mg):
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_evaluation_consumes_no_random_numbers(mg, speed_tricks):
     """evaluate() 不消耗随机数：抓评估里用了随机数的错误（那样评估一次就会改变之后编出的名字）。"""
-    train_docs, val_docs, tok, state = setup_default_run(mg)
+    mg.speed_tricks = speed_tricks
+    tok, state = tiny_model(mg)
     before = random.getstate()
-    mg.evaluate(state, val_docs[:5], tok)
+    mg.evaluate(state, TINY_DOCS, tok)
     assert random.getstate() == before
 
 
 def test_shipped_input_txt():
     """自带的 input.txt 没被改过（SHA-256 不变）：29910 个互不相同的名字，只有小写字母，以一个换行结尾。
-    抓数据文件被编辑器悄悄改动（换行符、编码、多了空行），参考数字因此对不上的问题。"""
+    抓数据文件被编辑器悄悄改动（换行符、编码、多了空行）、参考数字因此对不上的错误。"""
     with open(os.path.join(ROOT, 'input.txt'), 'rb') as f:
         raw = f.read()
-    import hashlib
     assert hashlib.sha256(raw).hexdigest() == '3b20b43df36ec7ee9c90f8ea2c6f1a5310ad2a8608b06f5208edbbf544f26c35'
     names = raw.decode('ascii').split('\n')
     assert names[-1] == ''                       # 最后有一个换行
