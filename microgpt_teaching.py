@@ -742,7 +742,10 @@ def existing_checkpoint(path):
 def keep_backup(path):
     """让 path 上的文件在旁边一个还没被占用的名字（path.bak、path.bak2……）下也有一份，返回这个名字。"""
     backup = next(name for name in [path + '.bak'] + [f'{path}.bak{n}' for n in range(2, 10000)] if not os.path.lexists(name))
-    os.link(path, backup)                  # 硬链接：不复制数据，磁盘满了也做得到，也不会停在复制了一半的时候
+    try:
+        os.link(path, backup)              # 硬链接：不复制数据，磁盘满了也做得到，也不会停在复制了一半的时候
+    except OSError:                        # 不支持硬链接的文件系统（例如 FAT 格式的 U 盘）：复制一份，连权限一起
+        shutil.copy2(path, backup)
     return backup
 
 
@@ -817,8 +820,7 @@ def bos_mark(tokenizer):
 def explain_report(state, tokenizer, text, width=80):
     """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表。表和横条不超过 width 列；
     说明文字由打印它的人按终端宽度折行。"""
-    def show(token_id):
-        return bos_mark(tokenizer) if token_id == tokenizer.bos else visible(tokenizer.chars[token_id])
+    def show(token_id): return bos_mark(tokenizer) if token_id == tokenizer.bos else visible(tokenizer.chars[token_id])
 
     predictions, attention = explain_text(state, tokenizer, text)
     if not all(math.isfinite(p) for probs, _ in predictions for p in probs):
@@ -1398,10 +1400,8 @@ def parse_value(name, text):
     try:
         if kind is bool:                   # 不能用 bool(text)：bool('False') 是 True
             return {'true': True, '1': True, 'yes': True, 'on': True, 'false': False, '0': False, 'no': False, 'off': False}[text.strip().lower()]
-        if kind is int and not re.fullmatch(r'\s*[-+]?\d{1,15}\s*', text):   # 最多 15 位：再大也没有意义
-            raise ValueError
         value = kind(text)
-        if kind is float and not math.isfinite(value):
+        if kind is int and abs(value) >= 10 ** 15 or kind is float and not math.isfinite(value):   # 最多 15 位：再大也没有意义
             raise ValueError
         return value
     except (KeyError, ValueError):
@@ -1412,8 +1412,7 @@ def parse_value(name, text):
 def closest_setting(name):
     """拼错的名字最像哪个设置：先看首字母缩写（lr → learning_rate），再看拼写相近（difflib）。"""
     initials = {''.join(part[0] for part in setting.split('_')): setting for setting in SETTINGS}
-    close = difflib.get_close_matches(name.lower(), SETTINGS, n=1, cutoff=0.5)
-    return initials.get(name.lower()) or (close[0] if close else None)
+    return initials.get(name.lower()) or next(iter(difflib.get_close_matches(name.lower(), SETTINGS, n=1, cutoff=0.5)), None)
 
 
 def apply_overrides(argv):
@@ -1458,6 +1457,8 @@ def validate_settings(given):
     problems += [(name, '它必须在 [0, 1) 之间，即 0 ≤ 值 < 1') for name in ('beta1', 'beta2') if not 0 <= globals()[name] < 1]
     if not temperature >= 0.001:
         problems.append(('temperature', '它至少是 0.001（温度是除数，不能是 0；0.001 已经几乎总是选概率最大的字符）'))
+    if html_path and script_dir_path(html_path) == script_dir_path(save_path):
+        problems.append(('html_path', '它和 save_path 是同一个文件：网页会盖掉刚存好的模型。请给网页换一个名字，例如 run.html'))
     if not load_path:                      # 读回模型时，形状由模型文件决定，读文件时再检查
         problems.append(shape_problem(n_layer, n_embd, n_head, block_size, given))
     for name, allowed in filter(None, problems):
@@ -1500,8 +1501,7 @@ class SafeOutput:
             self.stream = None
 
 
-def terminal_width():
-    return shutil.get_terminal_size().columns
+def terminal_width(): return shutil.get_terminal_size().columns
 
 
 # 折行的最小单位：一串空白；或者一个不可拆的块——一串不含空白的非中文字符（命令、数字、英文单词；
@@ -1806,9 +1806,10 @@ def main(argv=None):
         sys.stdout.stream.reconfigure(errors='replace')   # 控制台编码放不下的字符显示为 ?，而不是崩溃
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except UserError as e:
-        print(f'错误：{visible(e)}', file=sys.stderr)    # visible：换行和控制字符显示出来，错误永远只占一行
-        return e.exit_code
+    except (UserError, OSError) as e:                 # OSError：没料到的读写问题（比如写网页时磁盘满了），也只说一句话
+        # visible：换行和控制字符显示出来，错误永远只占一行
+        print(f'错误：{visible(e) if isinstance(e, UserError) else "读写文件时出错：" + visible(e)}', file=sys.stderr)
+        return getattr(e, 'exit_code', 1)
     except KeyboardInterrupt:                         # 不在训练时收到 Ctrl-C，或收到第二次
         print('\n已退出。' + ('模型没有保存。' if save_path and not stopping['saved'] else ''), file=sys.stderr)
         return 130

@@ -158,7 +158,7 @@ def leftovers(folder):
 
 class Lab:
     def __init__(self, base, rng):
-        self.base, self.rng, self.count = base, rng, 0
+        self.base, self.rng, self.count, self.cases = base, rng, 0, {}
         self.lock = threading.Lock()
         self.data = os.path.join(base, 'names.txt')
         with open(self.data, 'w', encoding='utf-8') as f:
@@ -172,6 +172,12 @@ class Lab:
                 sys.exit('准备模型文件失败：\n' + proc.stderr.decode('utf-8', 'replace'))
         with open(self.good, encoding='utf-8') as f:
             self.good_text = f.read()
+
+    def next_case(self, kind):
+        """同一种攻击的第几次（从 0 数起）：用来依次轮流几种情形，而不是随机挑。"""
+        with self.lock:
+            self.cases[kind] = self.cases.get(kind, -1) + 1
+            return self.cases[kind]
 
     def room(self):
         """每次攻击一个自己的文件夹（可以并行），里面有数据 names.txt。"""
@@ -322,8 +328,9 @@ def attack_kill9(lab, rng):
     shutil.copy(lab.big, path)
     before = digest(path)
     lr = rng.choice(['0.01', '10'])        # 10：训练爆炸，还要另存一份备份
-    delay = rng.uniform(0, 0.6)
-    res.name = f'learning_rate={lr}，“训练用时”之后 {delay:.2f} 秒'
+    aim = rng.random() < 0.6               # 瞄准：等临时文件出现（正在写新模型文件）再杀；否则在之后的随机时刻杀
+    delay = rng.uniform(0, 0.03) if aim else rng.uniform(0, 0.6)
+    res.name = f'learning_rate={lr}，{"临时文件出现" if aim else "“训练用时”"}之后 {delay * 1000:.0f} 毫秒'
     proc = start(['--input_path=names.txt', f'--load_path={path}', f'--save_path={path}', '--num_steps=3', f'--learning_rate={lr}',
                   '--num_samples=50'], room)
     seen = threading.Event()
@@ -336,6 +343,9 @@ def attack_kill9(lab, rng):
     reader = threading.Thread(target=watch, daemon=True)
     reader.start()
     seen.wait(60)
+    deadline = time.time() + 20
+    while aim and not leftovers(room) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.0002)
     time.sleep(delay)
     proc.kill()
     proc.wait()
@@ -395,8 +405,8 @@ def attack_small_tmpfs(lab, rng):
         if what == 'save':
             shutil.copy(lab.good, path)
         elif what == 'html':
-            with open(path, 'w', encoding='utf-8') as f:
-                f.write(mg.page_html(None))
+            with open(path, 'w', encoding='utf-8') as f:            # 一个“我们写的”网页：开头有 PAGE_MARK
+                f.write('<!DOCTYPE html>' + mg.PAGE_MARK + 'x' * 50000)
         before = digest(path) if os.path.exists(path) else None
         free = rng.choice([0, 1000, 20000, 60000])
         filler = os.open(os.path.join(fs.folder, 'filler'), os.O_CREAT | os.O_WRONLY)   # 把剩下的空间填满……
@@ -410,7 +420,12 @@ def attack_small_tmpfs(lab, rng):
         res.name = f'{what}，剩 {free} 字节'
         setting = '--html_path' if what == 'html' else '--save_path'
         run(res, ['--input_path=names.txt', f'{setting}={path}', '--num_steps=3', *SMALL], room, timeout=60, expect={0, 1, 2})
-        if before:
+        if before and what == 'html':      # 网页：要么原封不动，要么换成了完整的新网页
+            with open(path, 'rb') as f:
+                if digest(path) != before and (res.rc != 0 or not f.read().rstrip().endswith(b'</html>')):
+                    res.lost = True
+                    res.notes.append('网页被换成了不完整的东西')
+        elif before:
             check_kept(res, path, before, may_change=res.rc == 0)
         if leftovers(fs.folder):
             res.wrong = True
@@ -607,6 +622,39 @@ def attack_odd_mix(lab, rng):
     return res
 
 
+def attack_same_path(lab, rng):
+    """两个路径设置指向同一个文件：不许有一个文件被另一个悄悄覆盖。"""
+    res = Result('撞在一起的路径', '')
+    room = lab.room()
+    path = os.path.join(room, 'same.json')
+    cases = [(pair, existing) for pair in [('save_path', 'html_path'), ('load_path', 'save_path'), ('input_path', 'save_path'),
+                                           ('input_path', 'html_path'), ('load_path', 'html_path')]
+             for existing in (None, 'good', 'names')]
+    pair, existing = cases[lab.next_case('same_path') % len(cases)]       # 依次轮流：完整的一轮 15 次正好每种一次
+    if existing == 'good':
+        shutil.copy(lab.good, path)
+    elif existing == 'names':
+        shutil.copy(lab.data, path)
+    res.name = f'{pair[0]} = {pair[1]}，原来{"没有文件" if existing is None else "是 " + existing}'
+    before = digest(path) if existing else None
+    args = [f'--{pair[0]}={path}', f'--{pair[1]}={path}', '--num_steps=2', *SMALL]
+    if 'input_path' not in pair:
+        args.insert(0, '--input_path=names.txt')
+    run(res, args, room, timeout=30)
+    if res.rc == 0 and 'save_path' in pair and not loads(path):
+        res.lost = True
+        res.notes.append('程序说模型已保存，可文件不是模型文件了（被网页覆盖？）')
+    if res.rc == 0 and 'html_path' in pair and 'save_path' not in pair and before and digest(path) != before and existing != 'good':
+        res.lost = True
+        res.notes.append('数据文件被网页覆盖了')
+    if res.rc == 0 and pair == ('save_path', 'html_path'):
+        with open(path, 'rb') as f:
+            if f.read(15) == b'<!DOCTYPE html>':
+                res.lost = True
+                res.notes.append('模型文件被网页覆盖了')
+    return res
+
+
 # ---------------------------------------------------------------------------
 # 7. 随机时刻的信号
 # ---------------------------------------------------------------------------
@@ -716,6 +764,7 @@ PLAN = [  # (攻击, 完整一轮的次数, --quick 的次数)
     (attack_odd_file, 50, 8),
     (attack_odd_value, 60, 8),
     (attack_odd_mix, 30, 4),
+    (attack_same_path, 15, 3),
     (attack_signal, 60, 8),
     (attack_signal_early, 10, 2),
 ]
@@ -779,6 +828,10 @@ def report(results, seconds, options):
         total.update(row)
         print(f'{mg.pad(kind, 24)}' + ''.join(f'{row[c]:>10}' for c in columns))
     print(f'{mg.pad("合计", 24)}' + ''.join(f'{total[c]:>10}' for c in columns))
+    kills = [r for r in results if r.kind == '保存时 kill -9']
+    if kills:                              # 留下临时文件的，正好打在写新文件的中途
+        print(f'\nkill -9：{len(kills)} 次里有 {sum(any("临时文件" in n for n in r.notes) for r in kills)} 次打在写新模型文件的中途，'
+              f'{sum(any(".bak" in n for n in r.notes) for r in kills)} 次打在做备份的中途；原来的模型文件每次都完好（丢文件一栏是 0 时）。')
     print(f'\n种子 {options.seed}，{"--quick，" if options.quick else ""}用时 {seconds:.0f} 秒。')
     shown = [r for r in results if r.bad() or r.wrong or (options.verbose and r.notes)]
     if options.verbose:
