@@ -900,12 +900,12 @@ def bigram_loss(train_docs, val_docs, tokenizer):
     """对照：二元语法模型 (bigram) 的留出集损失。它只看前一个字符：数训练集里每对 (前, 后) 出现的次数，
     P(后 | 前) = (次数 + 1) / (前 的总次数 + V)。“+1”是加一平滑 (Laplace smoothing)：没见过的组合
     也有一点概率，否则一个没见过的组合就会让损失变成无穷大。只算 GPT 也算的那些位置（前 block_size 个）。"""
-    def pairs(docs):                       # 每个名字里相邻的 (前, 后) token 对
-        return [pair for doc in docs for ids in [tokenizer.encode(doc)[:block_size + 1]] for pair in zip(ids, ids[1:])]
+    def pairs(docs):                       # 每个名字里相邻的 (前, 后) token 对，一对一对地给（不一次建好整张列表，省内存）
+        return (pair for doc in docs for ids in [tokenizer.encode(doc)[:block_size + 1]] for pair in zip(ids, ids[1:]))
 
     counts = collections.Counter(pairs(train_docs))
     totals = collections.Counter(a for a, _ in pairs(train_docs))
-    val_pairs = pairs(val_docs)
+    val_pairs = list(pairs(val_docs))
     return -sum(math.log((counts[a, b] + 1) / (totals[a] + tokenizer.vocab_size)) for a, b in val_pairs) / len(val_pairs)
 
 
