@@ -33,7 +33,7 @@ Peak memory is the process's maximum resident set size after the timed run (Unix
 main([]), so both runs of a pair start the same way. "Switched back" means the twin of section 8 is replaced
 by its textbook version for every call, while every other trick stays on:
     fast_dot, fast_linear          the plain sums of products (the lesson's dot / linear with speed_tricks=False)
-    fast_softmax, fast_cross_entropy, fast_backward, fast_adam_step
+    fast_cross_entropy, fast_backward, fast_adam_step
                                    the lesson function run with speed_tricks=False for that call only
     fast_mlp                       the dense fused MLP fast_linear(relu(fast_linear(x, W1)), W2): only the sparsity is off
     fast_evaluate                  one name after another, as the lesson's evaluate does (the model keeps its tricks)
@@ -62,7 +62,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
-TRICKS = ['fast_dot', 'fast_linear', 'fast_softmax', 'fast_cross_entropy', 'fast_mlp', 'fast_evaluate',
+TRICKS = ['fast_dot', 'fast_linear', 'fast_cross_entropy', 'fast_mlp', 'fast_evaluate',
           'fast_backward', 'fast_adam_step', 'start_speed_tricks']
 PYTHON = sys.executable          # --python=PATH replaces it
 SCRIPT_ARGS = []                 # --args="..." for whole runs
@@ -240,7 +240,7 @@ def textbook_version(mg, trick):
                 count += len(losses)
             return total / count
         return one_by_one
-    lesson = {'fast_dot': mg.dot, 'fast_linear': mg.linear, 'fast_softmax': mg.softmax,
+    lesson = {'fast_dot': mg.dot, 'fast_linear': mg.linear,
               'fast_cross_entropy': mg.cross_entropy, 'fast_backward': mg.Value.backward,
               'fast_adam_step': mg.Adam.step}[trick]
 

@@ -191,8 +191,6 @@ SPEED_MUTANTS = [
      '    if speed_tricks: return fast_dot(a, b)\n', ''),
     ('no_handover_linear', 'linear 没把活交给 fast_linear（数不变，只是慢）',
      '    if speed_tricks: return fast_linear(x, w)\n', ''),
-    ('no_handover_softmax', 'softmax 没把活交给 fast_softmax（数不变，只是慢）',
-     '    if speed_tricks: return fast_softmax(logits)\n', ''),
     ('no_handover_mlp', 'mlp 没把活交给 fast_mlp（数不变，只是慢）',
      '    if speed_tricks: return fast_mlp(x, w_fc1, w_fc2)\n', ''),
     ('no_handover_cross_entropy', 'cross_entropy 没把活交给 fast_cross_entropy（数不变，只是慢）',
@@ -214,13 +212,6 @@ SPEED_MUTANTS = [
      'out.append(Value(sum(map(operator.mul, row_data, x_data)), row + x, row_data + x_data))'),
     ('fast_linear_children', 'fast_linear 的孩子顺序和局部导数对不上（x + row 而不是 row + x）',
      'row + x, x_data + row_data))', 'x + row, x_data + row_data))'),
-    # fast_softmax
-    ('fast_softmax_sum_grads', 'fast_softmax 融合求和的局部导数写成 1/n',
-     '(1.0,) * len(exps)', '(1.0 / len(exps),) * len(exps)'),
-    ('fast_softmax_total', 'fast_softmax 的分母漏了第一项',
-     'Value(sum([e.data for e in exps]), tuple(exps)', 'Value(sum([e.data for e in exps[1:]]), tuple(exps)'),
-    ('fast_softmax_no_max', 'fast_softmax 不减最大值（分数上千时 e 的幂溢出）',
-     'exps = [(z - max_val).exp() for z in logits]\n    total = Value(', 'exps = [z.exp() for z in logits]\n    total = Value('),
     # fast_cross_entropy
     ('ce_grad_onehot', 'fast_cross_entropy 的梯度忘了减去 one-hot',
      '    local[target] -= 1.0\n', '    pass\n'),
