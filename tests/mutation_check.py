@@ -7,6 +7,7 @@
     python tests/mutation_check.py --only=rsub,lr_off_by_one      # 也可以点名
     python tests/mutation_check.py --tests=tests/test_autograd.py,tests/test_speed.py
                                                     # 只用这几个测试文件（默认是整个测试套件）
+    python tests/mutation_check.py --practice       # 不跑 pytest，改跑练习检查 tests/practice.py（见下）
 
 每个“变异体”(mutant) 是一处真实可能写错的修改：把 microgpt_teaching.py 里的一段文字换成另一段。
 对每个变异体，把项目复制到一个临时文件夹，只改那一处，然后在那里运行测试（遇到第一个失败就停）。
@@ -20,7 +21,24 @@ bug”，所以这里把那个测试排除在外，分数只反映真正检查�
 
 “等价变异体”(equivalent mutant) 改了代码却不改变任何行为（或只改变最后一位的舍入、只改变快慢以外什么都不变），
 本来就不可能被抓住；列表里标出了它们（说明以“等价”开头），并写明为什么等价。
+
+--practice（issue 19：“写错的代码永远不能通过练习检查”）：对 LESSON_MUTANTS 和 SPEED_MUTANTS 里每个不等价、
+改动落在练习函数里的变异体，把改过的脚本放进临时文件夹，运行 python tests/practice.py --file 那份脚本，要求
+退出码不是 0，而且第一个“不通过”的练习正是那个函数的练习。改动在哪个函数里，用 ast 在改过的脚本上找
+（改动所在的行被哪个 def 包住；删掉一行的变异体看它前面那一行）。函数 → 练习：
+    Value.__add__ → add，__mul__ → mul，__pow__ → pow，Value.log/exp/relu → log/exp/relu，Value.backward → backward，
+    dot、linear → linear（dot 没有自己的练习，linear 的检查就是 dot 的检查），softmax、rmsnorm、cross_entropy 同名，
+    gpt → attention，Adam.step → adam，sample_name → sample_name。
+跳过（列出来，不算分）的：
+  - 不在练习函数里的（mlp、doc_losses、evaluate、train、Tokenizer……：练习里没有人重写它们）；
+  - 由 +、·、幂拼出来的运算 __neg__、__sub__、__truediv__、__radd__、__rsub__、__rmul__、__rtruediv__：
+    它们不是练习（练习只让人删掉 add、mul、pow 等的函数体重写），所以不是“练习函数写错了”。它们写错时，
+    练习检查多半也会在用到它们的练习上失败（例如 truediv 错了 softmax 不通过），但那不是这里要证明的事；
+  - 只改了 “if speed_tricks: return fast_…” 交接行的：练习检查把 speed_tricks 设为 False，那一行从来不运行，
+    课本写法本身没有错（对练习来说是等价的）；
+  - 标了“等价”的。
 """
+import ast
 import os
 import re
 import shutil
@@ -227,8 +245,7 @@ SPEED_MUTANTS = [
      'on = [j for j, hj in enumerate(h) if hj.data > 0]', 'on = [j for j, hj in enumerate(h) if hj.data != 0]'),
     ('mlp_wrong_columns', 'fast_mlp 取了 W2 的前几列而不是亮着的那几列',
      '[[row[j] for j in on] for row in w_fc2]', '[[row[j] for j in range(len(on))] for row in w_fc2]'),
-    ('mlp_no_relu', '等价：fast_mlp 只留下 W1 x > 0 的单元，对它们 relu 什么也不做（值不变，局部导数是 1），所以漏了 relu 也一样',
-     'h = [hi.relu() for hi in fast_linear(x, w_fc1)]', 'h = [hi for hi in fast_linear(x, w_fc1)]'),
+    # （原来的 mlp_no_relu 删了：fast_mlp 现在本来就不建 relu 节点，那个等价变异体已经写进了代码）
     # fast_evaluate
     ('eval_stale_cache', 'fast_evaluate 沿用时多留了一个旧的 KV 缓存位置',
      'del keys[li][same:], values[li][same:]', 'del keys[li][same + 1:], values[li][same:]'),
@@ -281,22 +298,70 @@ SPEED_MUTANTS = [
      "if platform.python_implementation() == 'CPython':"),
 ]
 
-# ---- 第 9 节以后（模型文件、看模型内部、主程序）：那部分代码正在重写，这些变异体原样保留，等它定下来再更新 ----
+# ---- 第 9 节以后（模型文件、看模型内部、网页、主程序）----
 LATER_MUTANTS = [
+    # 9. 模型文件
     ('restore_no_t', '读回模型时没恢复 Adam 的步数 t',
-     "optimizer.t = ckpt['adam']['t']", 'optimizer.t = 0'),
-    ('ckpt_nan_allowed', '模型文件里的 NaN 没被拒绝',
-     ' and math.isfinite(x)', ''),
-    ('explain_rank', 'explain 的排名少算了 1',
-     'rank = 1 + sum(1 for p in probs if p > probs[target])', 'rank = sum(1 for p in probs if p > probs[target])'),
+     "optimizer.m, optimizer.v, optimizer.t = flat(ckpt['adam']['m']), flat(ckpt['adam']['v']), ckpt['adam']['t']",
+     "optimizer.m, optimizer.v, optimizer.t = flat(ckpt['adam']['m']), flat(ckpt['adam']['v']), 0"),
+    ('ckpt_nan_allowed', '模型文件里的 NaN 没被拒绝（只挡了大得离谱的数）',
+     'type(x) in (int, float) and -1e300 < x < 1e300', 'type(x) in (int, float) and not abs(x) >= 1e300'),
+    ('json_is_cut_never', '断了的 JSON 从不被认出来（只说“不是合法的 JSON”）',
+     "return '\"' in rest or rest.count('[') + rest.count('{') > rest.count(']') + rest.count('}')", 'return False'),
+    ('write_drops_mode', 'write_atomically 替换文件时不保留原来的权限（600 的模型文件变成 644）',
+     'mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask', 'mode = 0o666 & ~umask'),
+    ('save_no_backup', 'save_model 从不给更好的旧模型留备份：直接盖掉',
+     'backup = keep_backup(target) if old and worse else None', 'backup = None'),
+    # 1. 读数据（read_text、load_docs 是主程序的管道活）
+    ('load_docs_splitlines', 'load_docs 用 str.splitlines 分行（在 \\x1c、\\u2028 这些字符处也断开）',
+     "docs = [line.strip() for line in re.split(r'\\r\\n|\\r|\\n', text)]", 'docs = [line.strip() for line in text.splitlines()]'),
+    ('read_text_fifo', 'read_text 只拒绝文件夹：管道、设备照读（可能永远等下去）',
+     'if not stat.S_ISREG(info.st_mode):', 'if stat.S_ISDIR(info.st_mode):'),
+    # 10. 看模型内部
+    ('visible_identity', 'visible 原样返回：控制字符（ESC、U+202E）直接到了终端',
+     "return ''.join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))", 'return str(text)'),
+    ('explain_rank', '终端的 explain 报告里排名少算了 1',
+     'rank = 1 + sum(1 for p in probs if p > probs[target])\n        lines.append(',
+     'rank = sum(1 for p in probs if p > probs[target])\n        lines.append('),
+    ('page_rank', '网页的“模型怎么读”卡片里排名少算了 1',
+     'rank = 1 + sum(1 for p in probs if p > probs[target])\n        seen = ',
+     'rank = sum(1 for p in probs if p > probs[target])\n        seen = '),
+    ('explain_nonfinite_ok', 'explain_report 遇到不是有限数的概率不报错',
+     "    if not all(math.isfinite(p) for probs, _ in predictions for p in probs):\n        raise ValueError('概率不是有限的数')",
+     "    if False:\n        raise ValueError('概率不是有限的数')"),
     ('bigram_no_smoothing', '二元语法模型的平滑加成了 0.5',
-     'counts = [[1] * V for _ in range(V)]', 'counts = [[0.5] * V for _ in range(V)]'),
+     '(counts[a, b] + 1) / (totals[a] + tokenizer.vocab_size)', '(counts[a, b] + 0.5) / (totals[a] + 0.5 * tokenizer.vocab_size)'),
     ('diagnose_passes', '“看了很多遍”的提醒条件写反',
      'if passes > MANY_PASSES:', 'if passes < MANY_PASSES:'),
+    ('no_learning_never', '“几乎什么都没学到”的提醒永远不出现',
+     'if steps and abs(after - uniform) < NO_LEARNING_MARGIN and', 'if steps and abs(after - uniform) < 0 and'),
+    ('truncated_label_missing', '样本到了 block_size 也不标“被截断”',
+     "label += '（到了长度上限 block_size，被截断）' * (len(sample) >= block_size) + ", 'label += '),
+    # 12. 主程序
+    ('stop_signals_sigint_only', 'STOP_SIGNALS 只有 SIGINT：kill（SIGTERM）、关终端（SIGHUP）不会先保存再停',
+     "for name in ('SIGINT', 'SIGTERM', 'SIGHUP')", "for name in ('SIGINT',)"),
+    ('shape_blames_n_head', 'n_embd 不能被 n_head 整除时总是怪 n_head（即使改的是 n_embd）',
+     "if 'n_head' in changed and 'n_embd' not in changed:", 'if True:'),
+    ('parse_value_16_digits', 'parse_value 接受 16 位的整数',
+     'if kind is int and abs(value) >= 10 ** 15 or', 'if kind is int and abs(value) >= 10 ** 16 or'),
+    ('ime_hint_missing', '中文输入法标点的提示从不给出（只说“看不懂”）',
+     "if not match and fixed != arg and re.fullmatch(r'--(\\w+)(?:=(.*))?', fixed, flags=re.S):", 'if False:'),
+    ('tilde_not_expanded', '路径里的 ~ 不展开成主文件夹',
+     'os.path.abspath(os.path.expanduser(value))', 'os.path.abspath(value)'),
     ('temperature_limit', '温度下限只检查了大于 0',
      'if not temperature >= 0.001:', 'if not temperature > 0:'),
+    ('html_is_save_path', '不检查 html_path 和 save_path 是同一个文件（网页盖掉模型）',
+     'if html_path and script_dir_path(html_path) == script_dir_path(save_path):', 'if False:'),
+    ('safe_output_reraise', 'SafeOutput 输出出错时把异常抛出去，而不是不再打印',
+     '                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())\n            self.stream = None',
+     '                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())\n            raise'),
+    ('output_missing_folder', 'check_output_path 不先查文件夹存不存在',
+     'if not os.path.isdir(folder):\n        refuse(', 'if False:\n        refuse('),
     ('prompt_room', '开头的长度检查差一',
      'if len(prompt) >= block_size:', 'if len(prompt) > block_size:'),
+    ('reload_hint_no_input', '“下次可以用这条命令读回它”的提示丢了 --input_path',
+     "data_arg = f' --input_path={quoted(script_dir_path(input_path))}' if input_path != SETTINGS['input_path'] else ''",
+     "data_arg = ''"),
 ]
 
 GROUPS = {'lesson': LESSON_MUTANTS, 'speed': SPEED_MUTANTS, 'later': LATER_MUTANTS}
@@ -355,8 +420,123 @@ def choose(only):
     return chosen
 
 
+# ---- --practice：练习检查 (tests/practice.py) 能不能认出写错的练习函数 ----
+PRACTISED = {'Value.__add__': 'add', 'Value.__mul__': 'mul', 'Value.__pow__': 'pow', 'Value.log': 'log',
+             'Value.exp': 'exp', 'Value.relu': 'relu', 'Value.backward': 'backward', 'dot': 'linear', 'linear': 'linear',
+             'softmax': 'softmax', 'rmsnorm': 'rmsnorm', 'cross_entropy': 'cross_entropy', 'gpt': 'attention',
+             'Adam.step': 'adam', 'sample_name': 'sample_name'}
+COMPOSITE = ('Value.__neg__', 'Value.__sub__', 'Value.__truediv__', 'Value.__radd__', 'Value.__rsub__',
+             'Value.__rmul__', 'Value.__rtruediv__')
+
+
+def enclosing_functions(source, line):
+    """包住第 line 行的函数，由外到内，写成 Class.method 的样子。"""
+    found = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                if child.lineno <= line <= child.end_lineno:
+                    if not isinstance(child, ast.ClassDef):
+                        found.append(name)
+                    visit(child, name + '.')
+            else:
+                visit(child, prefix)
+    visit(ast.parse(source), '')
+    return found
+
+
+def mutated_function(text, mutant):
+    """(改过的脚本, 改动所在的函数)。函数取最里面的那个练习函数（或拼出来的运算）；都不是就取最里面的函数。"""
+    _, _, old, new = mutant
+    start = text.index(old)
+    mutated = text.replace(old, new)
+    at = start if new else max(start - 1, 0)       # 整段删掉的：看它前面那一行
+    chain = enclosing_functions(mutated, mutated[:at].count('\n') + 1)
+    known = [f for f in chain if f in PRACTISED or f in COMPOSITE]
+    return mutated, (known or chain or ['（模块顶层）'])[-1]
+
+
+def only_speed_path(old):
+    """只改了 “if speed_tricks: return fast_…” 这种交接行：speed_tricks=False 时那一行从不运行。"""
+    lines = [line.strip() for line in old.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith('if speed_tricks:') for line in lines)
+
+
+def run_practice(script_text, timeout):
+    """在临时文件夹里放一份脚本（和训练检查要用的 input.txt），运行 practice.py --file；返回 (退出码, 第一个不通过的练习)。"""
+    with tempfile.TemporaryDirectory(prefix='practice-') as tmp:
+        with open(os.path.join(tmp, SCRIPT), 'w', encoding='utf-8') as f:
+            f.write(script_text)
+        shutil.copy2(os.path.join(ROOT, 'input.txt'), tmp)
+        try:
+            result = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'practice.py'), '--file',
+                                     os.path.join(tmp, SCRIPT)], cwd=tmp, timeout=timeout, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, encoding='utf-8', errors='replace')
+        except subprocess.TimeoutExpired:
+            return None, f'timed out after {timeout} s'
+    for line in result.stdout.splitlines():        # " 8. linear        线性层      不通过 —— linear，前向值：……"
+        match = re.match(r'\s*\d+\.\s+(\w+)\s', line)
+        if match and '不通过 ——' in line:
+            return result.returncode, match.group(1)
+    if '导入时就出错了' in result.stdout:
+        return result.returncode, '（导入出错）'
+    return result.returncode, '—'
+
+
+def practice_main(args):
+    chosen = [m for m in choose(args.get('only')) if m in LESSON_MUTANTS or m in SPEED_MUTANTS]
+    jobs, timeout = int(args.get('jobs', 2)), int(args.get('timeout', 300))
+    with open(os.path.join(ROOT, SCRIPT), encoding='utf-8') as f:
+        text = f.read()
+    code, first = run_practice(text, timeout)
+    if code != 0:
+        sys.exit(f'practice.py does not pass the unchanged script (exit {code}, first 不通过: {first}); fix that first')
+    print('unchanged script: practice.py passes all exercises\n')
+    checked, skipped = [], []
+    for m in chosen:
+        name, why, old, _ = m
+        problem = target_problem(text, old)
+        if problem:
+            skipped.append((name, '—', problem))
+            continue
+        mutated, function = mutated_function(text, m)
+        if why.startswith('等价'):
+            skipped.append((name, function, 'equivalent mutant'))
+        elif function in COMPOSITE:
+            skipped.append((name, function, 'not a practised function (composite op built from add/mul/pow)'))
+        elif function not in PRACTISED:
+            skipped.append((name, function, 'not a practised function'))
+        elif only_speed_path(old):
+            skipped.append((name, function, 'only the speed_tricks=True handover changes (practice runs speed_tricks=False)'))
+        else:
+            checked.append((name, function, PRACTISED[function], mutated))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(lambda c: run_practice(c[3], timeout), checked))
+    header = f'{"mutant":28} {"function":20} {"expected":14} {"first 不通过":11} ok?'
+    print(header + '\n' + '-' * len(header))
+    bad = []
+    for (name, function, expected, _), (code, first) in zip(checked, results):
+        ok = code not in (0, None) and first == expected
+        if not ok:
+            bad.append(name)
+        print(f'{name:28} {function:20} {expected:14} {first:14} {"ok" if ok else "NO"}'
+              + ('' if code not in (0, None) else f'  (exit {code})'), flush=True)
+    if skipped:
+        print(f'\nskipped ({len(skipped)}):')
+        for name, function, reason in skipped:
+            print(f'  {name:28} {function:20} {reason}')
+    good = len(checked) - len(bad)
+    print(f'\n{good} of {len(checked)} wrong bodies of practised functions make practice.py fail and name the function'
+          + (f'; not: {", ".join(bad)}' if bad else ''))
+    return 0 if not bad and checked else 1
+
+
 def main():
     args = dict(arg[2:].split('=', 1) for arg in sys.argv[1:] if arg.startswith('--') and '=' in arg)
+    if '--practice' in sys.argv[1:]:
+        return practice_main(args)
     chosen = choose(args.get('only'))
     tests = args['tests'].split(',') if 'tests' in args else []
     with open(os.path.join(ROOT, SCRIPT), encoding='utf-8') as f:
