@@ -47,8 +47,8 @@ programs run at the same time, so both see the same slow and fast spells. The tw
 other down a little (they share the machine's caches), so both times are longer than when run alone.
 A run of this script that is still going when the other one ends is not counted.
 
-This file runs under any Python 3.8+ (also PyPy) without pytest, so it keeps its own copies of three small
-helpers that the tests take from conftest.py (graph_size, fresh_start, train_steps).
+This file runs under any Python 3.8+ (also PyPy) without pytest: it takes three small helpers that the tests
+use too from tests/helpers.py (graph_size, default_start, train_steps), which does not import pytest.
 """
 import json
 import os
@@ -60,7 +60,7 @@ import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT, default_start, graph_size, train_steps   # tests/helpers.py：测试也用它们
 SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
 TRICKS = ['fast_dot', 'fast_linear', 'fast_cross_entropy', 'fast_mlp', 'fast_evaluate',
           'fast_backward', 'fast_adam_step', 'start_speed_tricks']
@@ -74,47 +74,13 @@ def import_script():
     return microgpt_teaching
 
 
-def graph_size(loss):
-    """Nodes and edges reachable from the loss (leaves included)."""
-    nodes, edges, seen, stack = 0, 0, set(), [loss]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        nodes += 1
-        edges += len(node._children)
-        stack.extend(node._children)
-    return nodes, edges
-
-
-def fresh_start(mg):
-    """The default starting point: seeded random numbers, the shipped data, the initial parameters."""
-    random.seed(mg.seed)
-    docs = mg.load_docs(os.path.join(ROOT, mg.input_path))
-    train_docs, _ = mg.split_docs(docs)
-    tok = mg.Tokenizer(docs)
-    return mg.init_params(tok.vocab_size), train_docs, tok
-
-
-def train_steps(mg, start, steps):
-    """Train the first `steps` steps of a default run from `start`; returns the step losses."""
-    state, train_docs, tok = start
-    losses = []
-    for step, loss, lr in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps):
-        losses.append(loss)
-        if step == steps:
-            break
-    return losses
-
-
 # ---- steps mode: speed_tricks on against off, a few steps, in child processes ----
 def measure(tricks, steps):
     """Runs inside a child process; prints one JSON line."""
     mg = import_script()
     mg.speed_tricks = tricks
     mg.start_speed_tricks()                        # as the script's own run() does
-    start = fresh_start(mg)
+    start = default_start(mg)
     began = time.perf_counter()
     losses = train_steps(mg, start, steps)
     seconds = time.perf_counter() - began
@@ -134,7 +100,7 @@ def measure(tricks, steps):
         backward(loss)
 
     mg.Value.backward = counting_backward
-    assert train_steps(mg, fresh_start(mg), steps) == losses
+    assert train_steps(mg, default_start(mg), steps) == losses
     nodes = sum(n for n, _ in sizes) / len(sizes)
     edges = sum(e for _, e in sizes) / len(sizes)
     print(json.dumps({'steps': len(losses), 'seconds': seconds, 'nodes': nodes, 'edges': edges,

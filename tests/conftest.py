@@ -11,7 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
 sys.path.insert(0, ROOT)
 
-import microgpt_teaching  # noqa: E402  （导入时必须什么都不运行；test_cli 也检查这一点）
+import microgpt_teaching  # noqa: E402
+from helpers import default_start, graph_size, train_steps  # noqa: E402,F401  （测试文件从 conftest 取用它们）  （导入时必须什么都不运行；test_cli 也检查这一点）
 
 
 @pytest.fixture
@@ -64,40 +65,6 @@ def held_out_loss(stdout, label):
     return float(re.search(rf'^  {label} +(\d+\.\d+) ', stdout, flags=re.M).group(1))
 
 
-def graph_size(loss):
-    """从 loss 能走到的节点数和边数（叶子也算）。"""
-    nodes, edges, seen, stack = 0, 0, set(), [loss]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        nodes += 1
-        edges += len(node._children)
-        stack.extend(node._children)
-    return nodes, edges
-
-
-def default_start(mg):
-    """默认运行的起点：设好种子，读自带的数据，建初始参数。返回 (state, 训练集, 分词器)。"""
-    random.seed(mg.seed)
-    docs = mg.load_docs(os.path.join(ROOT, mg.input_path))
-    train_docs, _ = mg.split_docs(docs)
-    tok = mg.Tokenizer(docs)
-    return mg.init_params(tok.vocab_size), train_docs, tok
-
-
-def train_steps(mg, start, steps):
-    """从 start 开始，按 1000 步的学习率计划训练前 steps 步；返回每步的损失。"""
-    state, train_docs, tok = start
-    losses = []
-    for step, loss, lr in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps):
-        losses.append(loss)
-        if step == steps:
-            break
-    return losses
-
-
 # ---- 梯度测试共用（test_autograd、test_model、test_speed）----
 def numeric_grad(f, leaf, h=1e-6):
     """对一个叶子求中心差分 (f(x + h) - f(x - h)) / 2h（float64）；f 每次调用都从叶子重新建一遍图。"""
@@ -110,14 +77,24 @@ def numeric_grad(f, leaf, h=1e-6):
     return (up - down) / (2 * h)
 
 
+def check_grads(f, leaves):
+    """f() 对每个叶子的梯度（反向传播）要和中心差分吻合。"""
+    for leaf in leaves:
+        leaf.grad = 0.0
+    f().backward()
+    for leaf in leaves:
+        expected = numeric_grad(f, leaf)
+        assert leaf.grad == pytest.approx(expected, rel=1e-6, abs=1e-8), (leaf.data, leaf.grad, expected)
+
+
 TINY_DOCS = ['abcab', 'ba', 'cabbac', 'a', 'ccbab']     # 词表 a、b、c 加 BOS
 
 
-def tiny_model(mg, n_layer=2, n_embd=4, n_head=2, block_size=8):
+def tiny_model(mg, n_layer=2, n_embd=4, n_head=2, block_size=8, docs=TINY_DOCS):
     """一个很小的模型（默认 2 层、2 个头），权重放大 5 倍，每条路径上的梯度都明显不是 0。返回 (分词器, state)。"""
     mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = n_layer, n_embd, n_head, block_size
     random.seed(11)
-    tok = mg.Tokenizer(TINY_DOCS)
+    tok = mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
     for p in mg.flatten(state):
         p.data *= 5
@@ -177,3 +154,24 @@ def numbered_samples(stdout):
 def squash(text):
     """去掉所有空白。say() 按终端宽度折行，一句话可能断在任何空白处或两个汉字之间；比较前两边都 squash。"""
     return re.sub(r'\s+', '', text)
+
+
+# ---- 命令行测试共用的数据和模型文件（test_checkpoint、test_hints、test_robust）----
+@pytest.fixture
+def data(tmp_path):
+    """40 个名字（NAMES）的数据文件。"""
+    return write_lines(tmp_path / 'names.txt', '\n'.join(NAMES) + '\n')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """一次真的训练并保存（40 个名字、20 步、小模型），同一个测试文件里共用；要改它的测试先复制一份。
+    返回 data（数据文件）、ckpt（模型文件）、text（模型文件的内容）、stdout 和 result。"""
+    folder = tmp_path_factory.mktemp('trained')
+    names = write_lines(folder / 'names.txt', '\n'.join(NAMES) + '\n')
+    ckpt = str(folder / 'm.json')
+    result = run_main(f'--input_path={names}', '--num_steps=20', f'--save_path={ckpt}', *SMALL)
+    assert result.returncode == 0, result.stderr
+    with open(ckpt, encoding='utf-8') as f:
+        text = f.read()
+    return {'data': names, 'ckpt': ckpt, 'text': text, 'stdout': result.stdout, 'result': result}

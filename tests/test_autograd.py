@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from conftest import numeric_grad
+from conftest import check_grads as check, numeric_grad
 
 
 @pytest.fixture
@@ -20,16 +20,6 @@ def both(mg, request):
     """同一个测试跑两遍：课本的 backward 和第 8 节的 fast_backward。"""
     mg.speed_tricks = request.param == 'fast_backward'
     return mg
-
-
-def check(f, leaves):
-    """f() 对每个叶子的梯度（反向传播）要和中心差分吻合。"""
-    for leaf in leaves:
-        leaf.grad = 0.0
-    f().backward()
-    for leaf in leaves:
-        expected = numeric_grad(f, leaf)
-        assert leaf.grad == pytest.approx(expected, rel=1e-6, abs=1e-8), (leaf.data, leaf.grad, expected)
 
 
 # ---- 前向的值 ----

@@ -11,19 +11,6 @@ from conftest import (NAMES, SMALL, assert_clean_failure, held_out_loss, numbere
 VOCAB = ''.join(sorted(set(''.join(NAMES))))         # 24 个字符：没有 q、z
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """一次真的训练并保存（40 个名字、20 步）；这里大多数测试都读回它。"""
-    folder = tmp_path_factory.mktemp('trained')
-    data = write_lines(folder / 'names.txt', '\n'.join(NAMES) + '\n')
-    ckpt = str(folder / 'm.json')
-    result = run_main(f'--input_path={data}', '--num_steps=20', f'--save_path={ckpt}', *SMALL)
-    assert result.returncode == 0, result.stderr
-    with open(ckpt, encoding='utf-8') as f:
-        text = f.read()
-    return {'data': data, 'ckpt': ckpt, 'text': text, 'stdout': result.stdout}
-
-
 def load_run(trained, *args):
     return run_main(f'--input_path={trained["data"]}', f'--load_path={trained["ckpt"]}', '--num_steps=0', *SMALL, *args)
 

@@ -16,22 +16,6 @@ POSIX = pytest.mark.skipif(os.name != 'posix', reason='需要 POSIX（信号、�
 HINT = '下次可以用这条命令读回它直接采样：'
 
 
-@pytest.fixture
-def data(tmp_path):
-    return write_lines(tmp_path / 'names.txt', '\n'.join(NAMES) + '\n')
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """用自己的数据（不是 input.txt）训练 20 步并保存；整个文件共用。"""
-    folder = tmp_path_factory.mktemp('trained')
-    names = write_lines(folder / 'names.txt', '\n'.join(NAMES) + '\n')
-    path = str(folder / 'm.json')
-    result = run_script(f'--input_path={names}', '--num_steps=20', f'--save_path={path}', *SMALL)
-    assert result.returncode == 0, result.stderr
-    return {'data': names, 'ckpt': path, 'result': result}
-
-
 def squash(text):
     """去掉所有空白（折行和缩进），按内容比较。"""
     return re.sub(r'\s+', '', text)

@@ -13,13 +13,7 @@ POEMS = ['床前明月光', '疑是地上霜', '举头望明月', '低头思故�
 def model_for(mg, docs, block_size=8):
     """和 conftest 的 tiny_model 一样（2 层、2 个头、种子 11、权重放大 5 倍，预测和注意力都远不是均匀的），
     只是词表来自 docs，n_embd=8。返回 (分词器, state)。"""
-    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 2, 8, 2, block_size
-    random.seed(11)
-    tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
-    for p in mg.flatten(state):
-        p.data *= 5
-    return tok, state
+    return tiny_model(mg, n_embd=8, block_size=block_size, docs=docs)
 
 
 def direct_softmax(logits):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import mean_doc_loss, numeric_grad, tiny_model
+from conftest import check_grads as check, mean_doc_loss, numeric_grad, tiny_model
 
 
 @pytest.fixture
@@ -17,15 +17,6 @@ def textbook(mg):
 
 def values(mg, numbers):
     return [mg.Value(x) for x in numbers]
-
-
-def check(f, leaves):
-    for leaf in leaves:
-        leaf.grad = 0.0
-    f().backward()
-    for leaf in leaves:
-        expected = numeric_grad(f, leaf)
-        assert leaf.grad == pytest.approx(expected, rel=1e-6, abs=1e-8), (leaf.data, leaf.grad, expected)
 
 
 # ---- 第 5 节的每个函数：值对照手算，梯度对照有限差分（课本写法）----

@@ -20,22 +20,6 @@ POSIX = pytest.mark.skipif(os.name != 'posix', reason='需要 POSIX（信号、�
 ENV = dict(os.environ, PYTHONIOENCODING='utf-8')
 
 
-@pytest.fixture
-def data(tmp_path):
-    return write_lines(tmp_path / 'names.txt', '\n'.join(NAMES) + '\n')
-
-
-@pytest.fixture(scope='module')
-def good(tmp_path_factory):
-    """一个训练了 20 步的小模型文件和它的数据（整个文件共用，用的时候先复制一份）。"""
-    folder = tmp_path_factory.mktemp('good')
-    names = write_lines(folder / 'names.txt', '\n'.join(NAMES) + '\n')
-    path = str(folder / 'good.json')
-    result = run_script(f'--input_path={names}', '--num_steps=20', f'--save_path={path}', *SMALL)
-    assert result.returncode == 0, result.stderr
-    return {'data': names, 'ckpt': path}
-
-
 def edited(src, dst, change):
     """把模型文件 src 读成 JSON，用 change 改一下，写到 dst。"""
     with open(src, encoding='utf-8') as f:
@@ -104,12 +88,12 @@ def mv_command(stdout):
     return words[1], words[2]
 
 
-def test_a_worse_model_does_not_silently_replace_a_better_one(mg, tmp_path, good):
+def test_a_worse_model_does_not_silently_replace_a_better_one(mg, tmp_path, trained):
     """抓的 bug：新的一次只训练了 3 步，却把原来那个好得多的模型直接覆盖掉，没有备份，也没说。"""
     path = tmp_path / 'm.json'
-    old = edited(good['ckpt'], path, lambda c: c.update(val_loss=0.5))     # 原来的“好得多”
+    old = edited(trained['ckpt'], path, lambda c: c.update(val_loss=0.5))     # 原来的“好得多”
     old_bytes = path.read_bytes()
-    result = run_script(f'--input_path={good["data"]}', '--num_steps=3', f'--save_path={path}', *SMALL, cwd=str(tmp_path))
+    result = run_script(f'--input_path={trained["data"]}', '--num_steps=3', f'--save_path={path}', *SMALL, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / 'm.json.bak').read_bytes() == old_bytes
     assert loads(mg, old)['steps_trained'] == 3                              # 新的已经换上
@@ -117,14 +101,14 @@ def test_a_worse_model_does_not_silently_replace_a_better_one(mg, tmp_path, good
     assert '原来 0.5000' in result.stdout
 
 
-def test_an_exploded_run_keeps_the_old_model_as_bak_then_bak2(mg, tmp_path, good):
+def test_an_exploded_run_keeps_the_old_model_as_bak_then_bak2(mg, tmp_path, trained):
     """抓的 bug：训练爆炸（留出集损失 > 2·ln V）的模型照样顶掉原来的；或者第二次备份覆盖了第一次的备份。"""
     path = tmp_path / 'm.json'
-    edited(good['ckpt'], path, lambda c: c.update(val_loss=None))          # 没有记录损失：只有“爆炸”这一条理由
+    edited(trained['ckpt'], path, lambda c: c.update(val_loss=None))          # 没有记录损失：只有“爆炸”这一条理由
     first = path.read_bytes()
     for backup in ('m.json.bak', 'm.json.bak2'):
         before = path.read_bytes()
-        result = run_script(f'--input_path={good["data"]}', '--num_steps=20', '--learning_rate=10', f'--save_path={path}', *SMALL,
+        result = run_script(f'--input_path={trained["data"]}', '--num_steps=20', '--learning_rate=10', f'--save_path={path}', *SMALL,
                             cwd=str(tmp_path))
         assert result.returncode == 0, result.stderr
         vocab = int(re.search(r'词表：(\d+) 个 token', result.stdout).group(1))
@@ -137,12 +121,12 @@ def test_an_exploded_run_keeps_the_old_model_as_bak_then_bak2(mg, tmp_path, good
 
 
 @POSIX
-def test_replacing_a_file_keeps_its_permission_bits(tmp_path, good):
+def test_replacing_a_file_keeps_its_permission_bits(tmp_path, trained):
     """抓的 bug：写临时文件再换名时，新文件用了默认权限：只有自己能读的 600 模型文件变成了人人能读的 644。"""
     path = tmp_path / 'm.json'
-    shutil.copy(good['ckpt'], path)
+    shutil.copy(trained['ckpt'], path)
     os.chmod(path, 0o600)
-    result = run_script(f'--input_path={good["data"]}', '--num_steps=2', f'--save_path={path}', *SMALL)
+    result = run_script(f'--input_path={trained["data"]}', '--num_steps=2', f'--save_path={path}', *SMALL)
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert json.loads(path.read_text(encoding='utf-8'))['steps_trained'] == 2
@@ -272,18 +256,18 @@ def test_a_400_digit_step_count_gives_a_clean_error():
 # ---------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def overflowing(good, tmp_path_factory):
+def overflowing(trained, tmp_path_factory):
     """参数都在检查的上限 1e300 以内，但 1e200 × 1e200 让 logits 溢出成 inf：采样和 --explain 都算不下去。"""
     def huge(ckpt):
         for name in ('lm_head', 'layer0.mlp_fc1', 'layer0.mlp_fc2'):
             ckpt['params'][name] = [[1e200] * len(row) for row in ckpt['params'][name]]
-    return edited(good['ckpt'], tmp_path_factory.mktemp('huge') / 'huge.json', huge)
+    return edited(trained['ckpt'], tmp_path_factory.mktemp('huge') / 'huge.json', huge)
 
 
 @pytest.mark.parametrize('extra', [['--num_samples=5'], ['--num_samples=0', '--explain=anna']])
-def test_overflowing_model_file_is_blamed_not_the_learning_rate(good, overflowing, extra):
+def test_overflowing_model_file_is_blamed_not_the_learning_rate(trained, overflowing, extra):
     """抓的 bug：读回的模型算出 NaN 时抛 ValueError 回溯；或者叫人调小 learning_rate——可这次根本没训练。"""
-    result = run_script(f'--input_path={good["data"]}', f'--load_path={overflowing}', '--num_steps=0', *extra)
+    result = run_script(f'--input_path={trained["data"]}', f'--load_path={overflowing}', '--num_steps=0', *extra)
     assert_clean_failure(result, 1, '模型文件', 'huge.json')
     assert 'learning_rate' not in result.stderr
     assert not [line for line in result.stdout.splitlines() if line.startswith('提醒') and 'learning_rate' in line]
@@ -329,35 +313,35 @@ def test_control_characters_in_the_data_are_shown_escaped(tmp_path):
     assert '\\x1b' in ''.join(s for s, _ in re.findall(r'^ +\d+\. (\S+) +(\S+)$', result.stdout, flags=re.M))
 
 
-def test_a_model_file_with_esc_in_its_vocabulary_cannot_restyle_the_terminal(tmp_path, good):
+def test_a_model_file_with_esc_in_its_vocabulary_cannot_restyle_the_terminal(tmp_path, trained):
     """抓的 bug：只清理了数据，没清理模型文件里的词表：别人给的模型文件能让你的终端执行控制序列。"""
     def add_esc(ckpt):                     # 在词表最前面加一个 ESC，每个按词表排的矩阵也加一行
         ckpt['vocabulary'].insert(0, '\x1b')
         for mats in (ckpt['params'], ckpt['adam']['m'], ckpt['adam']['v']):
             for name in ('wte', 'lm_head'):
                 mats[name].insert(0, [0.5 if mats is ckpt['params'] else 0.0] * len(mats[name][0]))
-    path = edited(good['ckpt'], tmp_path / 'esc.json', add_esc)
-    result = run_script(f'--input_path={good["data"]}', f'--load_path={path}', '--num_steps=0', '--temperature=5',
+    path = edited(trained['ckpt'], tmp_path / 'esc.json', add_esc)
+    result = run_script(f'--input_path={trained["data"]}', f'--load_path={path}', '--num_steps=0', '--temperature=5',
                         '--num_samples=40', '--explain=\x1bab')
     assert result.returncode == 0, result.stderr
     assert_nothing_raw(result)
     assert '\\x1b' in result.stdout
-    bad = run_script(f'--input_path={good["data"]}', f'--load_path={path}', '--num_steps=0', '--prompt=\x07')
+    bad = run_script(f'--input_path={trained["data"]}', f'--load_path={path}', '--num_steps=0', '--prompt=\x07')
     assert_clean_failure(bad, 2, '\\x07')
     assert_nothing_raw(bad)
 
 
-def test_a_prompt_with_a_newline_stays_one_escaped_line(good):
+def test_a_prompt_with_a_newline_stays_one_escaped_line(trained):
     """抓的 bug：错误信息里原样引用了带换行的值，一句“错误：”变成两行，看着像两个错误。"""
-    result = run_script(f'--input_path={good["data"]}', f'--load_path={good["ckpt"]}', '--num_steps=0', '--prompt=a\nq')
+    result = run_script(f'--input_path={trained["data"]}', f'--load_path={trained["ckpt"]}', '--num_steps=0', '--prompt=a\nq')
     assert_clean_failure(result, 2, '--prompt')
     assert '\\n' in result.stderr or 'q' in result.stderr
 
 
-def test_a_huge_value_in_a_checkpoint_gives_a_short_error(tmp_path, good):
+def test_a_huge_value_in_a_checkpoint_gives_a_short_error(tmp_path, trained):
     """抓的 bug：把模型文件里 5 MB 的 "version" 整个抄进错误信息，终端被刷屏。"""
-    path = edited(good['ckpt'], tmp_path / 'v.json', lambda c: c.update(version='v' * 5_000_000))
-    result = run_script(f'--input_path={good["data"]}', f'--load_path={path}', '--num_steps=0')
+    path = edited(trained['ckpt'], tmp_path / 'v.json', lambda c: c.update(version='v' * 5_000_000))
+    result = run_script(f'--input_path={trained["data"]}', f'--load_path={path}', '--num_steps=0')
     assert_clean_failure(result, 1, 'v.json', '版')
     assert len(result.stderr) < 300
 
@@ -394,9 +378,9 @@ def test_only_real_line_breaks_split_names(mg, tmp_path):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('setting', ['prompt', 'explain'])
-def test_dash_h_after_a_setting_is_its_value(good, setting):
+def test_dash_h_after_a_setting_is_its_value(trained, setting):
     """--prompt -h：-h 是 prompt 的值（于是说 “-” 不在词表里），不是“显示帮助”，也不是“缺少值”。"""
-    result = run_script(f'--input_path={good["data"]}', f'--load_path={good["ckpt"]}', '--num_steps=0', f'--{setting}', '-h')
+    result = run_script(f'--input_path={trained["data"]}', f'--load_path={trained["ckpt"]}', '--num_steps=0', f'--{setting}', '-h')
     assert_clean_failure(result, 2, f'--{setting}', '-')
     assert '用法' not in result.stdout
 
@@ -408,27 +392,27 @@ def test_dash_dash_help_after_a_setting_is_a_missing_value():
     assert result.stdout == ''
 
 
-def test_a_checkpoint_resaved_with_sorted_keys_is_still_ours(mg, tmp_path, good):
+def test_a_checkpoint_resaved_with_sorted_keys_is_still_ours(mg, tmp_path, trained):
     """抓的 bug：只看文件开头有没有 "format"：别的程序把键排了序重新存过，就既不能覆盖也不能读回。"""
     path = tmp_path / 's.json'
-    with open(good['ckpt'], encoding='utf-8') as f:
+    with open(trained['ckpt'], encoding='utf-8') as f:
         ckpt = json.load(f)
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(ckpt, f, sort_keys=True)
     assert not path.read_text(encoding='utf-8').startswith('{"format"')
-    loaded = run_script(f'--input_path={good["data"]}', f'--load_path={path}', '--num_steps=0', '--num_samples=2')
+    loaded = run_script(f'--input_path={trained["data"]}', f'--load_path={path}', '--num_steps=0', '--num_samples=2')
     assert loaded.returncode == 0, loaded.stderr
-    result = run_script(f'--input_path={good["data"]}', f'--save_path={path}', '--num_steps=2', *SMALL)
+    result = run_script(f'--input_path={trained["data"]}', f'--save_path={path}', '--num_steps=2', *SMALL)
     assert result.returncode == 0, result.stderr
     assert loads(mg, path)['steps_trained'] == 2
 
 
-def test_a_file_cut_inside_a_number_is_reported_as_cut(tmp_path, good):
-    text = open(good['ckpt'], encoding='utf-8').read()
+def test_a_file_cut_inside_a_number_is_reported_as_cut(tmp_path, trained):
+    text = open(trained['ckpt'], encoding='utf-8').read()
     at = text.index('0.0', len(text) // 2) + 3                    # 停在一个数的中间
     path = tmp_path / 'cut.json'
     path.write_text(text[:at], encoding='utf-8')
-    assert_clean_failure(run_script(f'--input_path={good["data"]}', f'--load_path={path}', '--num_steps=0'), 1, '不完整')
+    assert_clean_failure(run_script(f'--input_path={trained["data"]}', f'--load_path={path}', '--num_steps=0'), 1, '不完整')
 
 
 @POSIX
