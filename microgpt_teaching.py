@@ -23,6 +23,7 @@ import errno
 import gc
 import hashlib
 import html
+import itertools
 import json
 import math
 import operator
@@ -112,7 +113,9 @@ def read_text(path, what, setting):
     shown = shown_path(path)
     try:
         info = os.stat(path)
-    except OSError:
+    except OSError as e:
+        if e.errno != errno.ENOENT:        # 不是“没有这个文件”，而是别的原因（没有权限、路径太长……）：照实说
+            raise UserError(f'无法读取{what} {shown}（{e.strerror}）。请检查路径和权限，或换一个文件。', 1) from None
         raise UserError(f'找不到{what} {visible(os.path.basename(path))}（找的是文件夹 {shown_path(os.path.dirname(path))}）。请确认文件存在，或者用 --{setting}=文件路径 指定另一个文件。', 1) from None
     if not stat.S_ISREG(info.st_mode):     # 文件夹；管道 (FIFO)、/dev/zero 这样的设备：读它会一直等、或永远读不完
         kind = '一个文件夹' if stat.S_ISDIR(info.st_mode) else '管道或设备，不是普通文件（读它可能永远等不到结尾）'
@@ -681,7 +684,7 @@ def check_checkpoint(ckpt):
         # 落单的代理码位 (\ud800–\udfff) 不是真正的字符，也没法写回 UTF-8
         expect(vocab and vocab == sorted(set(vocab)) and all(len(c) == 1 and not '\ud800' <= c <= '\udfff' for c in vocab),
                '"vocabulary" 应该是按顺序排好、互不相同的单个字符组成的列表')
-        wte_rows = len(ckpt['params']['wte'])
+        where, wte_rows = 'params', len(ckpt['params']['wte'])
         expect(wte_rows == len(vocab) + 1, f'"vocabulary" 有 {len(vocab)} 个字符，矩阵 wte 却有 {wte_rows} 行（应该比字符数多 1 行，给 BOS）：词表被改过了')
         where = 'steps_trained、val_loss、adam'
         expect(is_count(ckpt['steps_trained']) and is_count(ckpt['adam']['t']), '"steps_trained" 和 "adam" 里的 "t" 应该是不小于 0 的整数')
@@ -738,7 +741,7 @@ def existing_checkpoint(path):
 
 def keep_backup(path):
     """让 path 上的文件在旁边一个还没被占用的名字（path.bak、path.bak2……）下也有一份，返回这个名字。"""
-    backup = next(name for name in [path + '.bak'] + [f'{path}.bak{n}' for n in range(2, 10000)] if not os.path.lexists(name))
+    backup = next(name for name in itertools.chain([path + '.bak'], (f'{path}.bak{n}' for n in itertools.count(2))) if not os.path.lexists(name))
     try:
         os.link(path, backup)              # 硬链接：不复制数据，磁盘满了也做得到，也不会停在复制了一半的时候
     except OSError:                        # 不支持硬链接的文件系统（例如 FAT 格式的 U 盘）：复制一份，连权限一起
@@ -751,7 +754,7 @@ def keep_backup(path):
 # =============================================================================
 # 模型“想”的是什么：每个位置它给下一个字符打多少概率、每个注意力头在看哪些位置、
 # 训练时损失怎么下降，以及它比几个简单的对照好多少。这些都只读模型，不改参数，也不消耗随机数。
-# 终端里的报告（第 12 节）和网页（第 11 节）用的是这里同一批函数算出的同一批数。
+# 终端里的报告（第 12 节）和网页（第 11 节）用的是这里的同一批函数，所以两边的数相同。
 
 def display_width(text):
     """文字在终端里占几列：中日韩的全角字符占两列，其余占一列（east_asian_width 为 W 或 F 的是全角）。"""
@@ -975,7 +978,8 @@ def label_samples(samples, train_docs, val_docs):
 # （<line> 画线、<rect> 画矩形、<circle> 画圆、<text> 写字……），所以这一节也是一堂小课：
 # 怎样把数字变成坐标。页面不用 JavaScript，也不从网上取任何东西，离线双击就能打开；
 # 鼠标停在格子或点上，浏览器会显示 <title> 里的精确数值。
-# 这里只读 info：不碰模型，也不抽随机数，同样的 info 永远画出同样的页面。
+# page_html 只读 info：不碰模型，也不抽随机数，同样的 info 永远画出同样的页面。info 由本节最后的 page_info 收集，
+# 那里只有 explain_text 把一个名字再过一遍模型（终端的 --explain 用的也是它）。
 
 PAGE_MARK = '<meta name="generator" content="microgpt_teaching.py">'   # 认得出是本程序画的网页，才允许覆盖它
 MAX_MAP_POINTS = 150        # 嵌入地图最多画多少个字符（汉字数据的词表有几千个，全画上只是一团墨）
@@ -993,10 +997,6 @@ def num(value, spec='.4f'):
     if value is None or not math.isfinite(value):
         return '—' if value is None else str(value).replace('nan', 'NaN')      # str 给出 inf、-inf、nan
     return esc(format(value, spec))
-
-
-def is_finite(value):
-    return value is not None and math.isfinite(value)
 
 
 def clamp01(x):
@@ -1050,9 +1050,9 @@ def overview_section(info, bos_char):
            f'字符：<code>{html.escape(shown_chars(vocab))}</code><br>参数：{esc(info["n_params"])} 个；'
            f'{esc(model["n_layer"])} 层，n_embd={esc(model["n_embd"])}，{esc(model["n_head"])} 个头，'
            f'block_size={esc(model["block_size"])}。<br>改过的设置：{changed or "没有，全部是默认值"}。</p>')
-    # 困惑度 = e^损失：模型平均在多少个选项里犹豫。NaN 的困惑度还是 NaN（perplexity() 会把它算成 inf）
+    # 困惑度 = e^损失：模型平均在多少个选项里犹豫（NaN 的困惑度还是 NaN）
     rows = ''.join(f'<tr><td>{esc(label)}</td><td class="num">{num(value)}</td><td class="num">'
-                   f'{num(value if value is None or math.isnan(value) else perplexity(value), ".1f")}</td></tr>'
+                   f'{num(None if value is None else perplexity(value), ".1f")}</td></tr>'
                    for label, value in info['losses'])
     out += ('<table><caption>留出验证集上的平均损失（每个 token 位置）</caption><tr><th></th><th>损失</th>'
             f'<th>困惑度 = e<sup>损失</sup></th></tr>{rows}</table><p class="note">两个对照：在全部 V 个 token 里均匀乱猜，'
@@ -1078,7 +1078,7 @@ def loss_section(info):
     refs = [('留出集·训练前', info['val_before'], 'before'), ('留出集·训练后', info['val_after'], 'after'),
             ('对照·均匀猜测', info['uniform'], 'uniform'), ('对照·二元语法', info['bigram'], 'bigram')]
     keys = [('step', '━━', '每一步的损失（每步只学一个名字，所以跳得厉害）'), ('mean', '━━', '平滑后的损失（和终端里的“平滑”一样）')] + [
-        (cls, '●' if cls in ('before', 'after') else '╍╍', f'{label} {num(value)}' + ('' if is_finite(value) else '（没画）')) for label, value, cls in refs]
+        (cls, '●' if cls in ('before', 'after') else '╍╍', f'{label} {num(value)}' + ('' if is_number(value) else '（没画）')) for label, value, cls in refs]
     out += '<figure><p>' + ' '.join(f'<span class="key"><b class="{cls}">{mark}</b> {text}</span>' for cls, mark, text in keys)
     out += '</p>' + loss_svg(points, len(losses), refs) + '</figure>'          # 图例和图放在一起，打印时不会被分到两页
     if len(points) < len(losses):
@@ -1089,7 +1089,7 @@ def loss_section(info):
 def loss_svg(points, n_steps, refs):
     """折线图的全部数学就是两个线性映射：步数 → 横坐标 x，损失 → 纵坐标 y。
     SVG 的 y 向下增大，所以损失越大，y 越小（越靠上）。"""
-    values = [v for _, v in points] + [v for _, v, _ in refs if is_finite(v)]
+    values = [v for _, v in points] + [v for _, v, _ in refs if is_number(v)]
     ticks = nice_axis(min(values), max(values))
     left = 40 + 9 * max(len(num(t, 'g')) for t in ticks)      # 刻度文字越长（爆炸时的 1e+30），左边留得越宽
     width, height, right, top, bottom = 900, 380, 880, 16, 334    # bottom：横轴的 y
@@ -1112,7 +1112,7 @@ def loss_svg(points, n_steps, refs):
     parts += [el('polyline', class_='step', points=' '.join(f'{x_of(s):.1f},{y_of(v):.1f}' for s, v in points)),
               el('polyline', class_='mean', points=' '.join(f'{x_of(s):.1f},{y_of(m):.1f}' for (s, _), m in zip(points, smooth)))]
     for (label, value, cls), step in zip(refs, (0, n_steps, None, None)):
-        if is_finite(value):                          # 留出集：训练前在第 0 步、训练后在最后一步画点；对照：虚线
+        if is_number(value):                          # 留出集：训练前在第 0 步、训练后在最后一步画点；对照：虚线
             tip = el('title', f'{label} {num(value)}')
             parts.append(el('line', tip, class_=cls, x1=left, x2=right, y1=y_of(value), y2=y_of(value)) if step is None
                          else el('circle', tip, class_=cls, cx=x_of(step), cy=y_of(value), r=5))
@@ -1279,7 +1279,7 @@ body { font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB",
 code, .tok { font-family: ui-monospace, Menlo, Consolas, "Noto Sans Mono CJK SC", monospace; word-break: break-all; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }  figure { margin: 0; }  .note { color: #555; }  .warn { color: #b00; }
 table { border-collapse: collapse; }  caption { text-align: left; font-weight: bold; }  .num { text-align: right; }
-th, td { border: 1px solid #ddd; padding: 2px 10px; text-align: left; }  .group td { background: #f2f2f2; }
+th, td { border: 1px solid #ddd; padding: 2px 10px; text-align: left; }
 .samples { columns: 4 13em; }  .key { white-space: nowrap; margin-right: 1.2em; }  .tag { color: #666; }  .tag.new { color: #1a7f37; }
 svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12px; fill: #333; }  .loss text, .map text { font-size: 14px; }
 .grid { stroke: #e5e5e5; fill: none; }  .axis { stroke: #333; fill: none; }  .heat rect { stroke: #fff; stroke-width: 0.5; }
@@ -1297,7 +1297,7 @@ svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12
 
 def page_html(info):
     """整个网页（一个字符串）。info 由 run() 收集；这里只读它。"""
-    bos_char = '.' if '.' not in info['vocab'] else '¶'    # 和 explain_report 的规则相同
+    bos_char = info['bos']                                # BOS 的显示符号，和终端里的一样（bos_mark）
     body = [overview_section(info, bos_char), loss_section(info), explain_section(info, bos_char),
             embedding_section(info, bos_char), shape_section(info)]
     return ('<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
@@ -1319,8 +1319,8 @@ def page_info(docs, train_docs, val_docs, tokenizer, state, changed, rows, step_
     只有逐位置的预测和注意力由 explain_text 再算一遍——终端的 --explain 用的也是它。"""
     predictions, attention = explain_text(state, tokenizer, explained) if explained else (None, None)
     return {'changed': [(name, globals()[name], SETTINGS[name]) for name in changed],
-            'data': {'file': os.path.basename(input_path), 'lines': len(docs), 'train': len(train_docs), 'val': len(val_docs)},
-            'vocab': tokenizer.chars, 'n_params': len(flatten(state)), 'shapes': param_shapes(tokenizer.vocab_size, n_layer, n_embd, block_size),
+            'data': {'file': os.path.basename(input_path), 'lines': len(docs), 'train': len(train_docs), 'val': len(docs) - len(train_docs)},
+            'vocab': tokenizer.chars, 'bos': bos_mark(tokenizer), 'n_params': len(flatten(state)), 'shapes': param_shapes(tokenizer.vocab_size, n_layer, n_embd, block_size),
             'model': {'n_layer': n_layer, 'n_embd': n_embd, 'n_head': n_head, 'block_size': block_size},
             'losses': rows, 'step_losses': step_losses, 'val_before': loss_before, 'val_after': loss_after,
             'uniform': math.log(tokenizer.vocab_size), 'bigram': dict(rows).get('对照：二元语法模型'), 'samples': labelled,
@@ -1637,7 +1637,7 @@ def check_inputs(docs, val_docs, tokenizer, ckpt):
 
 # ---- 报告 ----
 
-def print_overview(data_path, docs, train_docs, val_docs, tokenizer, n_params, changed, ckpt, fingerprint):
+def print_overview(data_path, docs, train_docs, tokenizer, n_params, changed, ckpt, fingerprint):
     say(f'数据：{visible(os.path.basename(data_path))}，共 {len(docs)} 行；训练用 {len(train_docs)} 行，留出验证 {len(docs) - len(train_docs)} 行')
     say(f'词表：{tokenizer.vocab_size} 个 token = {len(tokenizer.chars)} 个字符 + 1 个 BOS；字符：{shown_chars(tokenizer.chars)}')
     print(f'参数：{n_params} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}')
@@ -1734,7 +1734,7 @@ def run(argv):
     data_path = script_dir_path(input_path)
     docs = load_docs(data_path)                       # 1. 数据
     # 数据的指纹（存进模型文件，读回时认得出是不是同一份数据）：全部行的 SHA-256 的前 16 位。要在打乱之前算
-    fingerprint = hashlib.sha256('\n'.join(docs).encode('utf-8', 'surrogatepass')).hexdigest()[:16]
+    fingerprint = hashlib.sha256('\n'.join(docs).encode('utf-8')).hexdigest()[:16]
     train_docs, val_docs = split_docs(docs)
     ckpt = load_checkpoint(script_dir_path(load_path)) if load_path else None   # 9. 读回的模型决定形状和词表
     if ckpt:
@@ -1748,7 +1748,7 @@ def run(argv):
     steps_before = restore(ckpt, state, optimizer) if ckpt else 0
     embeddings_before = [[p.data for p in row] for row in state['wte']]        # 网页要画训练前后的嵌入
     changed = [name for name in SETTINGS if globals()[name] != SETTINGS[name]]
-    print_overview(data_path, docs, train_docs, val_docs, tokenizer, len(optimizer.params), changed, ckpt, fingerprint)
+    print_overview(data_path, docs, train_docs, tokenizer, len(optimizer.params), changed, ckpt, fingerprint)
 
     loss_before = loss_after = slow('在留出集上评估', evaluate, state, val_docs, tokenizer) if val_docs else None
     step_losses = []                                  # 6. 训练
@@ -1777,11 +1777,11 @@ def run(argv):
     explained = explain or (val_docs[0] if html_path and val_docs else '')   # 网页总要解释一个名字
     try:                                              # 7. 采样；10. 看模型内部
         samples = slow('采样', lambda: [sample_name(state, tokenizer, prompt) for _ in range(num_samples)])
-        report = explain_report(state, tokenizer, explained, min(80, terminal_width() - 1)) if explained else []
+        report = explain_report(state, tokenizer, explain, min(80, terminal_width() - 1)) if explain else []
     except ValueError:                                # 概率不是有限的数：该怪训练，还是该怪读回的模型文件
         blame = (f'问题出在模型文件 {shown_path(script_dir_path(load_path))} 里的参数上：请换一个模型文件，或者不用 --load_path 从头训练。'
                  if ckpt and not step_losses else f'请调小 learning_rate（现在是 {learning_rate}）重新训练。')
-        raise UserError(f'模型算出的概率不是有限的数（参数大得溢出了），没法采样。{blame}', 1) from None
+        raise UserError(f'模型算出的概率不是有限的数（参数大得溢出了），没法采样或解读。{blame}', 1) from None
     labelled = label_samples(samples, train_docs, val_docs)
     if samples:
         print(f'\n模型编出的 {num_samples} 个样本（temperature={temperature}' + (f'，都以 {visible(repr(prompt))} 开头）：' if prompt else '）：'))

@@ -44,7 +44,7 @@ def tiny_info(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block_s
     info = {
         'changed': [('num_steps', 6, 1000), ('save_path', '', 'x.json')],
         'data': {'file': 'names.txt', 'lines': len(docs), 'train': len(docs) - 2, 'val': 2},
-        'vocab': tok.chars, 'n_params': len(mg.flatten(state)),
+        'vocab': tok.chars, 'bos': mg.bos_mark(tok), 'n_params': len(mg.flatten(state)),
         'shapes': mg.param_shapes(tok.vocab_size, n_layer, n_embd, block_size),
         'model': {'n_layer': n_layer, 'n_embd': n_embd, 'n_head': n_head, 'block_size': block_size},
         'losses': [('训练前', 3.25), ('训练后', 2.5), (f'对照：均匀猜测 ln({tok.vocab_size})', uniform), ('对照：二元语法模型', 2.6)],
