@@ -111,6 +111,14 @@ def test_interrupt_outside_training_says_whether_the_model_was_saved(mg, monkeyp
 # 设置：命令行覆盖和检查
 # ---------------------------------------------------------------------------
 
+def test_integers_longer_than_15_digits_are_refused_by_parse_value(mg):
+    """parse_value 自己就拒绝 16 位以上的整数（不必等主程序）：抓把 10**15 步当真、一直训练下去的错误。"""
+    assert mg.parse_value('num_steps', '999999999999999') == 999999999999999
+    for text in ('1234567890123456', '-1234567890123456', '1' * 5000):
+        with pytest.raises(mg.UserError):
+            mg.parse_value('num_steps', text)
+
+
 @pytest.mark.parametrize('args, words', [
     (['--n_layer=abc'], ['n_layer', '整数']),
     (['--num_steps=1234567890123456'], ['num_steps', '最多 15 位']),

@@ -148,12 +148,16 @@ def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
 
 def test_top5_percentages_are_the_numbers_explain_prints(mg):
     """抓的 bug：网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
-    真实的下一个字符没有标出来。必须和终端 explain_report 打印的前 5 名逐字相同。"""
+    真实的下一个字符没有标出来、它的排名算错了。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
     info, state, tok = tiny_info(mg, text='isabella')
     page = mg.page_html(info)
-    terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', '\n'.join(mg.explain_report(state, tok, 'isabella')), flags=re.M)
+    report = '\n'.join(mg.explain_report(state, tok, 'isabella'))
+    terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', report, flags=re.M)
     shown = bar_rows(page)
     assert [row for rows in shown for row in rows] == terminal
+    # 每个位置“真实的下一个排第几”也和终端一样
+    ranks = re.findall(r'排第 (\d+)）', page)
+    assert ranks == re.findall(r'排第 (\d+)，', report) and len(ranks) == len(info['explain']['predictions'])
     assert all(len(rows) == 5 for rows in shown)
     # 真实的下一个字符涂成绿色：在前 5 名里时，恰好一条绿色的横条
     for (probs, target), block in zip(info['explain']['predictions'], re.findall(r'<svg class="bars".*?</svg>', page, flags=re.S)):
