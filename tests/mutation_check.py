@@ -239,9 +239,9 @@ SPEED_MUTANTS = [
      'return Value(math.log(total) - (z[target] - z_max), tuple(logits), local)',
      'return Value(math.log(total) - z[target], tuple(logits), local)'),
     # fast_mlp
-    ('mlp_on_ge', 'fast_mlp 把关着的单元（值正好 0）也送进 W2（数不变，图变大）',
+    ('mlp_on_ge', 'fast_mlp 把预激活正好是 0 的单元也送进 W2（值不变，梯度却穿过了 relu 在 0 处的导数 0）',
      'on = [j for j, hj in enumerate(h) if hj.data > 0]', 'on = [j for j, hj in enumerate(h) if hj.data >= 0]'),
-    ('mlp_on_ne', '等价：h_j 是 relu 的输出，从不为负，所以 > 0 和 != 0 挑出的是同一批单元',
+    ('mlp_on_ne', 'fast_mlp 把预激活是负数的单元（relu 之后是 0）也送进 W2',
      'on = [j for j, hj in enumerate(h) if hj.data > 0]', 'on = [j for j, hj in enumerate(h) if hj.data != 0]'),
     ('mlp_wrong_columns', 'fast_mlp 取了 W2 的前几列而不是亮着的那几列',
      '[[row[j] for j in on] for row in w_fc2]', '[[row[j] for j in range(len(on))] for row in w_fc2]'),

@@ -101,6 +101,23 @@ def test_fast_mlp_equals_mlp_and_leaves_out_the_off_units(mg):
     assert sum(graph_size(y)[1] for y in sparse) <= sum(graph_size(y)[1] for y in dense) - 6 * 2 * (24 - n_on)
 
 
+def test_fast_mlp_blocks_the_gradient_of_a_unit_that_is_exactly_zero(mg):
+    """ReLU 在 0 处的导数是 0（课本的 relu：a > 0 时才是 1）：预激活正好是 0 的单元，梯度不能穿过它流回 W1 和 x。
+    抓 fast_mlp 把“亮着”的条件写成 >= 0 或 != 0 的错误（值不变，梯度却漏了过去）。"""
+    grads = []
+    for textbook in (True, False):
+        mg.speed_tricks = False
+        x = [mg.Value(1.0), mg.Value(1.0)]
+        w_fc1 = [[mg.Value(1.0), mg.Value(-1.0)], [mg.Value(0.5), mg.Value(0.25)], [mg.Value(-1.0), mg.Value(-2.0)]]
+        w_fc2 = [[mg.Value(2.0), mg.Value(3.0), mg.Value(5.0)]]
+        assert [sum(w.data * xi.data for w, xi in zip(row, x)) for row in w_fc1] == [0.0, 0.75, -3.0]   # 正好 0、亮、关
+        out = (mg.mlp if textbook else mg.fast_mlp)(x, w_fc1, w_fc2)
+        sum(out).backward()
+        grads.append([p.grad for p in x + [w for row in w_fc1 + w_fc2 for w in row]])
+    assert grads[0] == grads[1]
+    assert grads[1][2:4] == [0.0, 0.0]                  # 正好是 0 的单元：W1 第一行没有梯度
+
+
 def test_fast_evaluate_equals_evaluate(mg):
     """fast_evaluate（排序后沿用相邻名字相同开头的位置）和一个一个名字算的课本 evaluate 相差不到 1e-12，
     有重复的名字、一个是另一个的开头、比上下文还长的名字也一样：抓沿用时多留或少留一个 KV 缓存位置、长名字没截断的错误。"""
