@@ -188,6 +188,13 @@ class Lab:
         shutil.copy(self.data, os.path.join(path, 'names.txt'))
         return path
 
+    def room_with_big_model(self):
+        """一个新文件夹，里面还有一份大一点的模型文件 m.json（存它要零点几秒）。返回 (文件夹, 模型文件, 它的指纹)。"""
+        room = self.room()
+        path = os.path.join(room, 'm.json')
+        shutil.copy(self.big, path)
+        return room, path, digest(path)
+
 
 # ---------------------------------------------------------------------------
 # 1. 坏掉的模型文件
@@ -323,10 +330,7 @@ def attack_overwrite_corrupt(lab, rng):
 def attack_kill9(lab, rng):
     """训练结束后（评估、保存、采样的某个时刻）kill -9。原来的模型文件必须完好：要么还是原来的，要么是完整的新文件。"""
     res = Result('保存时 kill -9', '')
-    room = lab.room()
-    path = os.path.join(room, 'm.json')
-    shutil.copy(lab.big, path)
-    before = digest(path)
+    room, path, before = lab.room_with_big_model()
     lr = rng.choice(['0.01', '10'])        # 10：训练爆炸，还要另存一份备份
     aim = rng.random() < 0.6               # 瞄准：等临时文件出现（正在写新模型文件）再杀；否则在之后的随机时刻杀
     delay = rng.uniform(0, 0.03) if aim else rng.uniform(0, 0.6)
@@ -672,10 +676,7 @@ def handlers_installed(pid):
 def attack_signal(lab, rng):
     """在某个阶段的随机时刻发 1–3 个停止信号。必须：没有回溯、退出码 0 或 130、原来的模型文件完好、不留临时文件。"""
     res = Result('随机时刻的信号', '')
-    room = lab.room()
-    path = os.path.join(room, 'm.json')
-    shutil.copy(lab.big, path)
-    before = digest(path)
+    room, path, before = lab.room_with_big_model()
     phase = rng.choice(['startup', 'training', 'eval', 'save', 'sampling', 'anytime'])
     sigs = [rng.choice(STOPS) for _ in range(rng.choice([1, 1, 2, 3]))]
     gaps = [rng.choice([0, 0.001, 0.01, 0.05, 0.2]) for _ in sigs]
