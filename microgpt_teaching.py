@@ -442,7 +442,8 @@ def train(state, optimizer, train_docs, tokenizer, steps):
 # 训练好的模型给出“下一个字符”的概率；按这个概率抽一个字符，接在后面，再问下一个……直到抽到 BOS。
 
 def sample_name(state, tokenizer, start=''):
-    """编一个名字。start 是给定的开头（设置 prompt）：这几个字符照抄，模型从它们后面接着写。"""
+    """编一个名字，返回它的 token 编号（不含开头的 BOS），tokenizer.decode 再把它们变回文字。
+    start 是给定的开头（设置 prompt）：这几个字符照抄，模型从它们后面接着写。"""
     keys = [[] for _ in range(n_layer)]
     values = [[] for _ in range(n_layer)]
     tokens = tokenizer.encode(start)[:-1]    # 从“开始”记号出发：[BOS] + 开头的字符
@@ -458,7 +459,7 @@ def sample_name(state, tokenizer, start=''):
         if token_id == tokenizer.bos:        # 模型说“名字结束了”
             break
         tokens.append(token_id)
-    return tokenizer.decode(tokens)
+    return tokens[1:]                        # 有 block_size 个，就是到了长度上限还没抽到 BOS
 
 
 # =============================================================================
@@ -958,13 +959,13 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     return notes
 
 
-def label_samples(samples, train_docs, val_docs):
-    """每个样本的来历：训练集里有 / 留出集里有（真实存在，但模型从没见过）/ 新的；
-    长到 block_size 还没结束的标为“被截断”，重复的标出来。返回 [(样本, 标签), ...]。"""
-    in_train, in_val, labelled = set(train_docs), set(val_docs), []
-    for i, sample in enumerate(samples):
+def label_samples(samples, tokenizer, train_docs, val_docs):
+    """每个样本（sample_name 给的 token 编号）的文字和来历：训练集里有 / 留出集里有（真实存在，但模型从没见过）/ 新的；
+    有 block_size 个 token 还没结束的标为“被截断”，重复的标出来。返回 [(文字, 标签), ...]。"""
+    in_train, in_val, texts, labelled = set(train_docs), set(val_docs), [tokenizer.decode(ids) for ids in samples], []
+    for i, (ids, sample) in enumerate(zip(samples, texts)):
         label = '训练集里有' if sample in in_train else '留出集里有' if sample in in_val else '新' if sample else '第一步就抽到了 BOS'
-        label += '（到了长度上限 block_size，被截断）' * (len(sample) >= block_size) + '（重复）' * (bool(sample) and sample in samples[:i])
+        label += '（到了长度上限 block_size，被截断）' * (len(ids) >= block_size) + '（重复）' * (bool(sample) and sample in texts[:i])
         labelled.append((sample, label))
     return labelled
 
@@ -1782,7 +1783,7 @@ def run(argv):
         blame = (f'问题出在模型文件 {shown_path(script_dir_path(load_path))} 里的参数上：请换一个模型文件，或者不用 --load_path 从头训练。'
                  if ckpt and not step_losses else f'请调小 learning_rate（现在是 {learning_rate}）重新训练。')
         raise UserError(f'模型算出的概率不是有限的数（参数大得溢出了），没法采样或解读。{blame}', 1) from None
-    labelled = label_samples(samples, train_docs, val_docs)
+    labelled = label_samples(samples, tokenizer, train_docs, val_docs)
     if samples:
         print(f'\n模型编出的 {num_samples} 个样本（temperature={temperature}' + (f'，都以 {visible(repr(prompt))} 开头）：' if prompt else '）：'))
         print_samples(labelled)

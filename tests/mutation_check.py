@@ -336,7 +336,7 @@ LATER_MUTANTS = [
     ('no_learning_never', '“几乎什么都没学到”的提醒永远不出现',
      'if steps and abs(after - uniform) < NO_LEARNING_MARGIN and', 'if steps and abs(after - uniform) < 0 and'),
     ('truncated_label_missing', '样本到了 block_size 也不标“被截断”',
-     "label += '（到了长度上限 block_size，被截断）' * (len(sample) >= block_size) + ", 'label += '),
+     "label += '（到了长度上限 block_size，被截断）' * (len(ids) >= block_size) + ", 'label += '),
     # 12. 主程序
     ('stop_signals_sigint_only', 'STOP_SIGNALS 只有 SIGINT：kill（SIGTERM）、关终端（SIGHUP）不会先保存再停',
      "for name in ('SIGINT', 'SIGTERM', 'SIGHUP')", "for name in ('SIGINT',)"),

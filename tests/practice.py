@@ -492,7 +492,8 @@ def check_adam(ck, m):
 
 
 def ref_sample(table, tok, temperature, start):
-    """参考的采样，返回 (名字, 依次喂给 gpt 的 (token, 位置))。random.choices 的用法与课本相同，随机数才对得上。"""
+    """参考的采样，返回 (名字的 token 编号（不含开头的 BOS）, 依次喂给 gpt 的 (token, 位置))。
+    random.choices 的用法与课本相同，随机数才对得上。"""
     tokens, calls = tok.encode(start)[:-1], []
     for pos in range(len(table)):
         calls.append((tokens[pos], pos))
@@ -503,11 +504,11 @@ def ref_sample(table, tok, temperature, start):
         if token_id == tok.bos:
             break
         tokens.append(token_id)
-    return tok.decode(tokens), calls
+    return tokens[1:], calls
 
 
 @exercise('sample_name', 'sample_name', '采样', 'sample_name：按 softmax(logits / temperature) 的概率用 random.choices '
-          '抽字符，抽到 BOS 就停，最多 block_size 个位置', stages=(RUN, SHAPE, '抽出的名字', '训练后的真实模型'),
+          '抽字符，抽到 BOS 就停，最多 block_size 个位置；返回 token 编号（不含开头的 BOS）', stages=(RUN, SHAPE, '抽出的名字', '训练后的真实模型'),
           deps=OPS + ('softmax',), trains=False)
 def check_sample(ck, m):
     m.block_size, m.temperature, tok = 6, 0.7, m.Tokenizer(['abc'])   # 词表：a b c 和 BOS
@@ -530,8 +531,9 @@ def check_sample(ck, m):
         runs.append((seed, start, (got, list(calls)), ref_sample(table, tok, 0.7, start)))
     ck.at(SHAPE)
     for seed, start, (got, _), want in runs:
-        if not isinstance(got, str):
-            raise Fail(f'sample_name(start={start!r}) 的返回值', '一个字符串（名字）', show(got), hint='用 tokenizer.decode 变回字符串')
+        if not (isinstance(got, list) and all(type(t) is int for t in got)):
+            raise Fail(f'sample_name(start={start!r}) 的返回值', 'token 编号（整数）的列表，不含开头的 BOS', show(got),
+                       hint='返回 tokens[1:]：变回文字是调用者的事（tokenizer.decode）')
     ck.at('抽出的名字')
     for seed, start, got, want in runs:
         if got != want:
@@ -607,7 +609,7 @@ def run_all(code, path, only=None):
         elif not ck.ex['trains']:                  # 采样：训练 3 步后的真实模型，编的名字要和课本代码一样
             random.seed(42)
             try:
-                names = [ck.call('训练 3 步后的模型上 sample_name', trained[0].sample_name, *trained[1:]) for _ in range(5)]
+                names = [trained[2].decode(ck.call('训练 3 步后的模型上 sample_name', trained[0].sample_name, *trained[1:])) for _ in range(5)]
                 if names != REF_NAMES:
                     raise Fail('训练 3 步后 random.seed(42)，用真实模型编 5 个名字', REF_NAMES, names,
                                hint='假模型上都对，真实模型上却不对：是不是用了 state、tokenizer 以外的东西？')

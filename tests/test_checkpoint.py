@@ -407,7 +407,7 @@ def test_sampling_with_a_prompt_draws_once_per_new_character(mg, monkeypatch):
     for prompt in ('ma', 'mar', ''):
         for _ in range(8):
             calls.clear()
-            sample = mg.sample_name(state, tok, prompt)
+            sample = tok.decode(mg.sample_name(state, tok, prompt))
             assert sample.startswith(prompt)
             ended_by_bos = len(sample) < mg.block_size
             assert len(calls) == len(sample) - len(prompt) + ended_by_bos
@@ -418,6 +418,6 @@ def test_sampling_with_a_prompt_draws_once_per_new_character(mg, monkeypatch):
     monkeypatch.undo()
     for prompt in ('', 'ma', 'mar'):                              # 而且和课本写法用的随机数相同
         random.seed(4)
-        with_prompt = [mg.sample_name(state, tok, prompt) for _ in range(6)]
+        with_prompt = [tok.decode(mg.sample_name(state, tok, prompt)) for _ in range(6)]
         random.seed(4)
         assert with_prompt == [reference_sample(mg, state, tok, prompt) for _ in range(6)]

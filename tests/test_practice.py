@@ -119,7 +119,7 @@ for pos in range(block_size):
     if token_id == tokenizer.bos:
         break
     tokens.append(token_id)
-return tokenizer.decode(tokens)
+return tokens[1:]
 '''
 SOFTMAX = '''
 max_val = max(z.data for z in logits)

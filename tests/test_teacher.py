@@ -210,7 +210,8 @@ def test_sample_labels_and_counts(mg, capsys, monkeypatch):
     """抓留出集里的名字被当成“新”、重复的没标出来、被截断的没标出来、空样本算进“新”、百分比的分母错了的错误。"""
     monkeypatch.setattr(mg, 'terminal_width', lambda: 200)
     samples = ['anna', 'bob', 'zed', 'anna', '', 'zed', 'cleo', 'abcdefghijklmnop']   # 最后一个长 16 = block_size
-    labelled = mg.label_samples(samples, ['anna', 'bob', 'dora'], ['cleo'])
+    tok = mg.Tokenizer(samples)
+    labelled = mg.label_samples([tok.encode(s)[1:-1] for s in samples], tok, ['anna', 'bob', 'dora'], ['cleo'])
     assert labelled == [('anna', '训练集里有'), ('bob', '训练集里有'), ('zed', '新'), ('anna', '训练集里有（重复）'),
                         ('', '第一步就抽到了 BOS'), ('zed', '新（重复）'), ('cleo', '留出集里有'),
                         ('abcdefghijklmnop', '新（到了长度上限 block_size，被截断）')]
@@ -225,7 +226,9 @@ def test_sample_labels_and_counts(mg, capsys, monkeypatch):
 def test_sample_labels_line_up_with_chinese_samples(mg, capsys, monkeypatch):
     """抓按 len 补空格的错误：汉字占两列，汉字样本后面的标签就比英文样本的标签靠右。"""
     monkeypatch.setattr(mg, 'terminal_width', lambda: 80)
-    mg.print_samples(mg.label_samples(['明月', 'ab', '床前明月光', ''], ['明月'], []))
+    samples = ['明月', 'ab', '床前明月光', '']
+    tok = mg.Tokenizer(samples)
+    mg.print_samples(mg.label_samples([tok.encode(s)[1:-1] for s in samples], tok, ['明月'], []))
     lines = capsys.readouterr().out.splitlines()[:4]
     starts = {mg.display_width(line[:re.search(r'(训练集|新|第一步)', line).start()]) for line in lines}
     assert len(starts) == 1
