@@ -12,12 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-import microgpt_teaching
 from conftest import run_script
-
-# 这些测试要像用户那样运行脚本、用 --html_path 写网页：run() 接好 html_path 之后才会运行
-needs_cli = pytest.mark.skipif('html_path' not in microgpt_teaching.SETTINGS,
-                               reason='需要 run() 接好 --html_path（写网页并打印“网页已保存到”）')
 
 DOCS = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper', 'evelyn', 'abigail', 'ella', 'luna']
 LETTERS = ['abcdefghijklmnopqrstuvwxyz', 'emma', 'ella']
@@ -112,8 +107,8 @@ def polyline(page, cls):
 # ---------------------------------------------------------------------------
 
 def test_page_is_well_formed_html_with_all_its_figures(mg):
-    """抓的 bug：标签没关好（浏览器会把后面的内容吞进去）；少了 DOCTYPE、utf-8 或 lang="zh-CN"；
-    少画了某张图：损失曲线、每层每个头一张热图、训练前后两张嵌入地图、每个位置一组前 5 名横条。"""
+    """抓标签没关好（浏览器会把后面的内容吞进去）、少了 DOCTYPE、utf-8 或 lang="zh-CN"、少画了某张图
+    （损失曲线、每层每个头一张热图、训练前后两张嵌入地图、每个位置一组前 5 名横条）的错误。"""
     info, _, _ = tiny_info(mg, n_layer=2, n_head=3, n_embd=6)
     page = mg.page_html(info)
     doc = Page(page)
@@ -132,7 +127,7 @@ def test_page_is_well_formed_html_with_all_its_figures(mg):
 
 
 def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
-    """抓的 bug：从网上取字体、脚本、样式或图片（离线打不开，还会暴露谁在看）；要 JavaScript 才能看到提示。"""
+    """抓从网上取字体、脚本、样式或图片（离线打不开，还会暴露谁在看）、要 JavaScript 才能看到提示的错误。"""
     page = mg.page_html(tiny_info(mg)[0])
     for tag, attrs in Page(page).tags:
         assert tag not in ('script', 'link', 'img', 'iframe', 'object', 'embed')
@@ -147,8 +142,8 @@ def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
 # ---------------------------------------------------------------------------
 
 def test_top5_percentages_are_the_numbers_explain_prints(mg):
-    """抓的 bug：网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
-    真实的下一个字符没有标出来、它的排名算错了。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
+    """抓网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
+    真实的下一个字符没有标出来、它的排名算错了的错误。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
     info, state, tok = tiny_info(mg, text='isabella')
     page = mg.page_html(info)
     report = '\n'.join(mg.explain_report(state, tok, 'isabella'))
@@ -165,10 +160,9 @@ def test_top5_percentages_are_the_numbers_explain_prints(mg):
         assert block.count('fill="#2ca02c"') == in_top5
 
 
-@needs_cli
 def test_page_percentages_equal_the_terminal_explain_of_the_same_run(tmp_path):
-    """抓的 bug：网页和终端的 --explain 用的不是同一个模型状态（例如网页在训练前、或采样后又算了一遍），
-    或者排序、舍入不同：同一次运行里，两边的前 5 名和百分比必须逐字相同。"""
+    """抓网页和终端的 --explain 用的不是同一个模型状态（例如网页在训练前、或采样后又算了一遍），
+    或者排序、舍入不同的错误：同一次运行里，两边的前 5 名和百分比必须逐字相同。"""
     path = tmp_path / 'run.html'
     result = run_script('--num_steps=20', '--explain=emma', f'--html_path={path}', '--num_samples=3', timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -179,9 +173,8 @@ def test_page_percentages_equal_the_terminal_explain_of_the_same_run(tmp_path):
     assert [row for rows in shown for row in rows] == terminal
 
 
-@needs_cli
 def test_page_without_training_from_the_command_line(tmp_path):
-    """抓的 bug：num_steps=0 时网页崩溃或画出一条空曲线；训练前后的留出集损失不一样（没训练，应当相同）。"""
+    """抓 num_steps=0 时网页崩溃或画出一条空曲线、训练前后的留出集损失不一样（没训练，应当相同）的错误。"""
     path = tmp_path / 'zero.html'
     result = run_script('--num_steps=0', '--num_samples=2', '--n_embd=8', '--n_head=2', f'--html_path={path}')
     assert result.returncode == 0, result.stdout + result.stderr
@@ -193,8 +186,8 @@ def test_page_without_training_from_the_command_line(tmp_path):
 
 
 def test_loss_chart_axes_point_the_right_way(mg):
-    """抓的 bug：纵轴画反（损失越大越靠下）、横轴不按步数（第 0 步的“训练前”圆点不在最左边）、
-    平滑线少了点或多了点、刻度不是整齐的数。"""
+    """抓纵轴画反（损失越大越靠下）、横轴不按步数（第 0 步的“训练前”圆点不在最左边）、
+    平滑线少了点或多了点、刻度不是整齐的数的错误。"""
     info, _, _ = tiny_info(mg, step_losses=[4.0, 3.0, 2.0, 1.0])
     info['val_before'], info['val_after'] = 4.5, 0.5
     page = mg.page_html(info)
@@ -215,8 +208,8 @@ def test_loss_chart_axes_point_the_right_way(mg):
 
 
 def test_principal_components_find_the_spread_and_fix_the_sign(mg):
-    """抓的 bug：没先减去平均值（第一主成分指向平均值，而不是点散开的方向）、没做降阶（第二主成分和第一个一样）、
-    正负号没有固定（同样的嵌入画出左右颠倒的图）、方差比例算错。"""
+    """抓没先减去平均值（第一主成分指向平均值，而不是点散开的方向）、没做降阶（第二主成分和第一个一样）、
+    正负号没有固定（同样的嵌入画出左右颠倒的图）、方差比例算错的错误。"""
     # 点沿 u = (0.6, -0.8, 0) 散得最开，沿 w = (0, 0, 1) 次之；t 和 s 不相关，整体离原点很远
     ts, ss = [-2, -1, 0, 1, 2], [1, -1, 0, -1, 1]
     rows = [[10 + 0.6 * t, -5 - 0.8 * t, 7 + 0.3 * s] for t, s in zip(ts, ss)]
@@ -234,8 +227,8 @@ def test_principal_components_find_the_spread_and_fix_the_sign(mg):
 # ---------------------------------------------------------------------------
 
 def test_overview_lists_settings_data_losses_and_samples(mg):
-    """抓的 bug：一览里漏了改过的设置（和默认值）、数据的行数、参数个数、损失表的某一行或困惑度；
-    样本的标签（训练集里有 / 留出集里有 / 新）丢了或配错了样本。"""
+    """抓一览里漏了改过的设置（和默认值）、数据的行数、参数个数、损失表的某一行或困惑度，
+    或者样本的标签（训练集里有 / 留出集里有 / 新）丢了或配错了样本的错误。"""
     info, _, _ = tiny_info(mg)
     page = mg.page_html(info)
     text = ''.join(Page(page).texts)
@@ -250,7 +243,7 @@ def test_overview_lists_settings_data_losses_and_samples(mg):
 
 
 def test_model_shape_table_has_every_matrix_in_forward_order(mg):
-    """抓的 bug：少列了某个矩阵、形状写反、参数个数和 n_params 对不上、lm_head 没排在最后（不是前向计算的顺序）。"""
+    """抓少列了某个矩阵、形状写反、参数个数和 n_params 对不上、lm_head 没排在最后（不是前向计算的顺序）的错误。"""
     info, _, _ = tiny_info(mg, n_layer=2)
     page = mg.page_html(info)
     rows = re.findall(r'<tr><td>[^<]+</td><td><code>([^<]+)</code></td><td class="num">(\d+) × (\d+)</td><td class="num">(\d+)</td></tr>', page)
@@ -263,8 +256,8 @@ def test_model_shape_table_has_every_matrix_in_forward_order(mg):
 
 
 def test_exploded_run_shows_nan_and_inf_and_still_draws(mg):
-    """抓的 bug：NaN / inf 进了 SVG 坐标（整条折线消失）或把纵轴撑坏；NaN 写成 nan 或被悄悄丢掉；
-    没说跳过了几步；嵌入里的 NaN 让主成分算不出来。"""
+    """抓 NaN / inf 进了 SVG 坐标（整条折线消失）或把纵轴撑坏、NaN 写成 nan 或被悄悄丢掉、
+    没说跳过了几步、嵌入里的 NaN 让主成分算不出来的错误。"""
     losses = [3.0, 2.5, float('nan'), 2.0, float('inf'), 1e6, 1.5]
     info, _, _ = tiny_info(mg, step_losses=losses)
     info['val_after'], info['bigram'] = float('nan'), float('inf')
@@ -288,7 +281,7 @@ def test_exploded_run_shows_nan_and_inf_and_still_draws(mg):
 
 
 def test_no_training_says_so_instead_of_drawing_a_chart(mg):
-    """抓的 bug：num_steps=0（读回的模型直接采样）时，空的损失列表让画图除以零、max() 报错，或画出一张空图不加说明。"""
+    """抓 num_steps=0（读回的模型直接采样）时空的损失列表让画图除以零、max() 报错，或画出一张空图不加说明的错误。"""
     info, _, _ = tiny_info(mg, step_losses=[])
     info['val_after'] = info['val_before']
     info['losses'] = [('读回的模型（这次没再训练）', 3.25)] + info['losses'][2:]
@@ -300,7 +293,7 @@ def test_no_training_says_so_instead_of_drawing_a_chart(mg):
 
 
 def test_no_explain_skips_that_part_with_a_sentence(mg):
-    """抓的 bug：没有留出集（也就没有 explain、没有损失表）时网页崩溃，或者留下一个空白的标题不加说明。"""
+    """抓没有留出集（也就没有 explain、没有损失表）时网页崩溃、或者留下一个空白的标题不加说明的错误。"""
     info, _, _ = tiny_info(mg, text=None)
     info['losses'], info['val_before'], info['val_after'], info['bigram'] = [], None, None, None
     page = mg.page_html(info)
@@ -311,8 +304,8 @@ def test_no_explain_skips_that_part_with_a_sentence(mg):
 
 
 def test_user_text_is_escaped_and_control_characters_are_visible(mg):
-    """抓的 bug：数据里的 <、&、引号被浏览器当成标签或属性（页面被破坏，甚至运行脚本）；
-    ESC 这样的控制字符原样写进网页（看不见，也不是合法的 HTML 字符）。"""
+    """抓数据里的 <、&、引号被浏览器当成标签或属性（页面被破坏，甚至运行脚本）、
+    ESC 这样的控制字符原样写进网页（看不见，也不是合法的 HTML 字符）的错误。"""
     docs = DOCS + ['<script>"\'&\x1b\u202e']
     info, _, _ = tiny_info(mg, docs=docs, text='a<s\x1b')
     info['samples'].append(('<script>alert(1)</script>\x1b', '新'))
@@ -329,7 +322,7 @@ def test_user_text_is_escaped_and_control_characters_are_visible(mg):
 
 
 def test_chinese_vocabulary_of_thousands(mg):
-    """抓的 bug：几千个汉字全画进嵌入地图（又慢又是一团墨）；网页太大、画得太慢；汉字的标签没写出来。"""
+    """抓几千个汉字全画进嵌入地图（又慢又是一团墨）、网页太大、画得太慢、汉字的标签没写出来的错误。"""
     chars = [chr(0x4E00 + 3 * i) for i in range(3000)]
     docs = [''.join(chars[(7 * i + 11 * j) % 3000] for j in range(4)) for i in range(3000)]
     text = docs[5][:3]
@@ -351,8 +344,8 @@ def test_chinese_vocabulary_of_thousands(mg):
 
 
 def test_many_layers_and_heads_stay_legible(mg):
-    """抓的 bug：4 层 × 8 个头、32 个位置时漏画某层某头、格子太小看不清或一张图太大；
-    上三角（未来的位置）也画了格子，看不出因果遮罩；格子的提示里没有精确的权重。"""
+    """抓 4 层 × 8 个头、32 个位置时漏画某层某头、格子太小看不清或一张图太大，
+    上三角（未来的位置）也画了格子（看不出因果遮罩），格子的提示里没有精确的权重的错误。"""
     text = 'abcdefghijklmnopqrstuvwxyzabcdefg'        # 比 block_size 长：只看前 32 个位置
     info, _, _ = tiny_info(mg, docs=LETTERS, text=text, n_layer=4, n_head=8, n_embd=16, block_size=32)
     page = mg.page_html(info)
@@ -375,7 +368,7 @@ def test_many_layers_and_heads_stay_legible(mg):
 
 
 def test_page_is_deterministic_and_draws_no_random_numbers(mg):
-    """抓的 bug：画网页时用了 random（会改变之后的采样，同一个种子的结果就对不上了）；同样的 info 画出不同的网页。"""
+    """抓画网页时用了 random（会改变之后的采样，同一个种子的结果就对不上了）、同样的 info 画出不同的网页的错误。"""
     info, _, _ = tiny_info(mg)
     random.seed(5)
     state = random.getstate()
@@ -385,7 +378,7 @@ def test_page_is_deterministic_and_draws_no_random_numbers(mg):
 
 
 def test_default_sized_page_is_small_and_fast(mg):
-    """抓的 bug：默认大小的一次运行（27 个 token、1000 步、4 个头、block_size 16）画出超过 1 MB 的网页，或者画了一秒以上。"""
+    """抓默认大小的一次运行（27 个 token、1000 步、4 个头、block_size 16）画出超过 1 MB 的网页、或者画了一秒以上的错误。"""
     losses = [3.3 - i / 1000 + 0.3 * math.sin(i) for i in range(1000)]
     info, _, _ = tiny_info(mg, docs=LETTERS, text='abcdefghijklmno', n_layer=1, n_head=4, n_embd=16, block_size=16,
                            step_losses=losses)
@@ -418,7 +411,7 @@ def png_detail(path):
 
 @pytest.mark.skipif(shutil.which('chromium') is None, reason='没有 chromium')
 def test_a_real_browser_draws_the_page(mg, tmp_path):
-    """抓的 bug：网页在真的浏览器里是空白的（例如 CSS 把内容藏了起来、SVG 的大小是 0、编码写错了）。
+    """抓网页在真的浏览器里是空白的错误（例如 CSS 把内容藏了起来、SVG 的大小是 0、编码写错了）。
     空白页的对照证明这个量法真的能分辨出来。"""
     def shoot(text, name):
         page, png = tmp_path / f'{name}.html', tmp_path / f'{name}.png'
