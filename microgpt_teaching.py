@@ -1002,7 +1002,8 @@ def save_model(state, optimizer, record):
 
 def say_restore(backup, target, why):
     """告诉你原来的文件留在了哪里、为什么留，以及一条照抄就能换回来的命令。"""
-    say(f'原来那里的文件已另存为 {shown_path(backup)}（{why}）。想换回来，运行：')
+    say(f'原来那里的文件已另存为 {shown_path(backup)}（{why}）。')
+    say('想换回来，运行：')
     print(f'  {"move" if os.name == "nt" else "mv"} {quoted(backup)} {quoted(target)}')
 
 

@@ -319,6 +319,13 @@ def tiny_trained_model(mg, docs, steps=3):
     return tok, state, optimizer
 
 
+def checkpoint_text(mg, state, tok, optimizer, steps, val_loss, data=None):
+    """像 run() 那样填好 checkpoint_json 要读的那几项 record，存成模型文件的文本（steps 步都算作这次训练的）。"""
+    record = {'losses': {'after': val_loss}, 'step_losses': [0.0] * steps, 'data': data or {'file': '', 'fingerprint': ''},
+              'model': {'tokenizer': mg.tokenizer_record(tok), 'steps_before': 0}}
+    return mg.checkpoint_json(state, optimizer, record)
+
+
 def mean_doc_loss(mg, state, tok, doc):
     """和 train() 里一样：一个名字各位置损失的平均。"""
     losses = mg.doc_losses(state, tok.encode(doc))

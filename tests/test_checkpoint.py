@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from conftest import (NAMES, POSIX, ROOT, SCRIPT, SMALL, assert_clean_failure, assert_nothing_raw, held_out_loss,
+from conftest import (NAMES, POSIX, ROOT, SCRIPT, SMALL, assert_clean_failure, assert_nothing_raw, checkpoint_text, held_out_loss,
                       hint_command, load_run, numbered_samples, read_checkpoint, run_main, run_script, squash,
                       tiny_trained_model, write_lines)
 
@@ -41,7 +41,7 @@ def test_save_then_load_gives_bit_identical_parameters_and_adam_state(mg):
     optimizer.params[1].data = -0.0
     optimizer.params[2].data = 5e-324
     data = {'file': '名字.txt', 'fingerprint': '0123456789abcdef'}
-    ckpt = json.loads(mg.checkpoint_json(state, tok, optimizer, 3, 2.5, data))
+    ckpt = json.loads(checkpoint_text(mg, state, tok, optimizer, 3, 2.5, data))
     mg.check_checkpoint(ckpt)
     assert ckpt['vocabulary'] == tok.chars and mg.Tokenizer(ckpt['vocabulary']).chars == tok.chars
     assert ckpt['settings'] == {'n_layer': 2, 'n_embd': 8, 'n_head': 2, 'block_size': 8}
@@ -61,7 +61,7 @@ def test_save_then_load_gives_bit_identical_parameters_and_adam_state(mg):
 def test_restore_goes_by_matrix_name_not_by_order_in_the_file(mg):
     """抓 restore 按文件里矩阵出现的顺序填数的错误：别的工具重写文件（键的顺序变了）后，wte 的数就会填进 lm_head。"""
     tok, state, optimizer = tiny_trained_model(mg, ['abc', 'cab', 'bca'])
-    ckpt = json.loads(mg.checkpoint_json(state, tok, optimizer, 3, None, None))
+    ckpt = json.loads(checkpoint_text(mg, state, tok, optimizer, 3, None))
     for where in (ckpt['params'], ckpt['adam']['m'], ckpt['adam']['v']):
         reordered = dict(reversed(list(where.items())))
         where.clear()
@@ -212,14 +212,14 @@ def put_nan(ckpt):
 
 BAD_FILES = {
     'not_json': (lambda text: 'hello, this is my diary\n', ['不是合法的 JSON']),
-    'truncated': (lambda text: text[:len(text) // 2], ['不完整']),
-    'cut_inside_a_number': (lambda text: text[:text.index('0.0', len(text) // 2) + 3], ['不完整']),   # 停在一个数的中间
+    'truncated': (lambda text: text[:len(text) // 2], ['可能只复制了一部分']),
+    'cut_inside_a_number': (lambda text: text[:text.index('0.0', len(text) // 2) + 3], ['可能只复制了一部分']),   # 停在一个数的中间
     'other_program': (lambda text: '{"a": 1}', ['不是 microGPT', 'format']),
     'version_2': (lambda text: edited(text, lambda c: c.update(version=2)), ['第 2 版', '第 1 版']),
     'missing_matrix': (lambda text: edited(text, drop_matrix), ['缺少', 'layer0.mlp_fc2']),
     'missing_row': (lambda text: edited(text, lambda c: c['params']['lm_head'].pop()), ['lm_head', '25 行 × 8 列']),
     'vocabulary_edited': (lambda text: edited(text, lambda c: c['params']['wte'].pop()),
-                          ['"vocabulary" 有 24 个字符，矩阵 wte 却有 24 行']),
+                          ['"vocabulary" 说词表有 25 个 token（含 BOS），矩阵 wte 却有 24 行', '词表被改过了']),
     'nan': (lambda text: edited(text, put_nan), ['lm_head', 'NaN']),
     'negative_v': (lambda text: edited(text, lambda c: c['adam']['v']['wte'][0].__setitem__(0, -1.0)), ['adam.v', '负数']),
     'huge_integer': (lambda text: edited(text, lambda c: c.update(val_loss=10 ** 400)), ['val_loss']),
@@ -227,7 +227,7 @@ BAD_FILES = {
     'absurd_n_layer': (lambda text: edited(text, lambda c: c['settings'].update(n_layer=10 ** 7)),
                        ['"settings" 不成立', '4 GB']),
     'heads_do_not_divide': (lambda text: edited(text, lambda c: c['settings'].update(n_head=3)),
-                            ['"settings" 不成立', 'n_embd = 8 必须能被 n_head = 3 整除']),
+                            ['"settings" 不成立', 'n_embd = 8 和 n_head = 3 合不来', '能被 n_head 整除']),
     'settings_not_a_dict': (lambda text: edited(text, lambda c: c.update(settings=[1, 8, 2, 16])), ['"settings"']),
     'data_not_strings': (lambda text: edited(text, lambda c: c.update(data={'file': 3, 'fingerprint': ''})), ['"data"']),
     'nested_too_deep': (lambda text: '[' * 100000 + ']' * 100000, ['嵌套太深']),
@@ -429,7 +429,7 @@ def test_overwriting_a_better_checkpoint_keeps_a_backup(trained, tmp_path):
     assert (tmp_path / 'm.json.bak').read_text(encoding='utf-8') == trained['text']
     old, new = json.loads(trained['text'])['val_loss'], held_out_loss(result.stdout, '训练后')
     assert old < new
-    assert squash(f'原来那个模型比这次的好（留出集损失：原来 {old:.4f}，这次 {new:.4f}），原来的已另存为 m.json.bak。') \
+    assert squash(f'原来那里的文件已另存为 m.json.bak（这次的模型不一定更好：留出集损失原来 {old:.4f}，这次 {new:.4f}；') \
         in squash(result.stdout)
     lines = result.stdout.splitlines()
     assert '  mv m.json.bak m.json' in lines and mv_command(result.stdout) == ('m.json.bak', 'm.json')   # 照着做就能换回来

@@ -219,7 +219,7 @@ def test_help_is_a_table_of_every_setting_with_its_default_and_meaning(mg, width
     result = run_main('--help', columns=width)
     assert result.returncode == 0 and result.stderr == ''
     lines = result.stdout.splitlines()
-    table = lines[lines.index('设置（默认值）及含义：') + 1:lines.index('例子：')]
+    table = lines[lines.index('设置（本文件第 0 节里写的值）及含义：') + 1:lines.index('例子：')]
     assert all(mg.display_width(line) <= width - 1 for line in table)      # 例子里的命令不折行：要能整行复制
     for line in table[:-1]:                                                # 最后一行是表和例子之间的空行
         assert line.startswith('  --') or line.startswith(' ' * 26), line

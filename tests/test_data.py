@@ -106,7 +106,7 @@ def test_long_lines_are_reported_once_with_a_block_size_that_fits(tmp_path):
     path = write_lines(tmp_path / 'long.txt', '\n'.join(['a' * 40, 'b' * 16, 'c' * 15, 'bob']) + '\n')
     warned = run_main(f'--input_path={path}', '--num_steps=3', *SMALL)
     assert warned.returncode == 0, warned.stderr
-    assert squash(warned.stdout).count(squash('有 2 行的“字符数 + 结尾的 BOS”超过上下文长度 block_size=16')) == 1
+    assert squash(warned.stdout).count(squash('有 2 行的“token 数 + 结尾的 BOS”超过上下文长度 block_size=16')) == 1
     assert '--block_size=41' in warned.stdout
     fixed = run_main(f'--input_path={path}', '--num_steps=3', '--block_size=41', *SMALL)
     assert fixed.returncode == 0 and '超过上下文长度' not in fixed.stdout

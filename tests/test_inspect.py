@@ -42,11 +42,17 @@ def grid_blocks(lines):
 # --explain：逐位置的预测和注意力
 # ---------------------------------------------------------------------------
 
+def explained(mg, state, tok, text):
+    """explain_record 的预测和注意力：(predictions, attention)。"""
+    ex = mg.explain_record(state, tok, text)
+    return ex['predictions'], ex['attention']
+
+
 def test_explain_probabilities_are_the_softmax_of_the_model_logits(mg):
     """抓 explain 用了带温度的概率、错一位的 logits（位置 pos 配成 pos+1 的目标）、或者没清空 KV 缓存的错误。"""
     tok, state = tiny_model(mg, n_embd=8)
     text = 'cabbac'
-    predictions, _ = mg.explain_text(state, tok, text)
+    predictions, _ = explained(mg, state, tok, text)
     tokens = tok.encode(text)
     assert len(predictions) == len(text) + 1
     keys, values = [[] for _ in range(mg.n_layer)], [[] for _ in range(mg.n_layer)]
@@ -61,8 +67,8 @@ def test_explain_report_rank_probability_and_average_loss(mg):
     """抓排名差一（写成 sum(p >= ...)）、显示的概率不是真实字符的、平均损失和训练用的损失不一致的错误。"""
     tok, state = tiny_model(mg, n_embd=8)
     text = 'cabbac'
-    predictions, _ = mg.explain_text(state, tok, text)
-    lines = mg.explain_report(state, tok, text)
+    predictions, _ = explained(mg, state, tok, text)
+    lines = mg.explain_report(mg.explain_record(state, tok, text))
     shown = re.findall(r'^位置 (\d+)：.*真实的下一个是 (\S)：概率 ([\d.]+)%，排第 (\d+)，损失 ([\d.]+)$',
                        '\n'.join(lines), flags=re.M)
     assert len(shown) == len(predictions)
@@ -90,7 +96,7 @@ def test_attention_rows_are_the_weights_the_forward_pass_used(mg, monkeypatch):
         recorded.append([p.data for p in out])
         return out
     monkeypatch.setattr(mg, 'softmax', recording_softmax)
-    predictions, attention = mg.explain_text(state, tok, 'cabbac')
+    predictions, attention = explained(mg, state, tok, 'cabbac')
     expected = []
     for pos, heads in enumerate(attention):
         assert len(heads) == mg.n_layer * mg.n_head
@@ -105,8 +111,8 @@ def test_attention_rows_are_the_weights_the_forward_pass_used(mg, monkeypatch):
 def test_attention_grid_shows_the_same_numbers(mg):
     """抓注意力表的行列错位（转置、层和头对调）、打印的百分比和真实权重对不上的错误。"""
     tok, state = tiny_model(mg, n_embd=8)
-    _, attention = mg.explain_text(state, tok, 'cab')
-    blocks = grid_blocks(mg.explain_report(state, tok, 'cab'))
+    _, attention = explained(mg, state, tok, 'cab')
+    blocks = grid_blocks(mg.explain_report(mg.explain_record(state, tok, 'cab')))
     assert len(blocks) == mg.n_layer * mg.n_head
     for index, (title, header, rows) in enumerate(blocks):
         layer, head = map(int, re.findall(r'\d+', title)[:2])
@@ -122,7 +128,7 @@ def test_explain_consumes_no_random_numbers(mg):
     tok, state = tiny_model(mg, n_embd=8)
     random.seed(123)
     before = random.getstate()
-    mg.explain_report(state, tok, 'cabbac')
+    mg.explain_report(mg.explain_record(state, tok, 'cabbac'))
     assert random.getstate() == before
 
 
@@ -134,14 +140,14 @@ def test_explain_refuses_probabilities_that_are_not_finite(mg):
         for p in row:
             p.data = float('inf')
     with pytest.raises(ValueError):
-        mg.explain_report(state, tok, 'cab')
+        mg.explain_report(mg.explain_record(state, tok, 'cab'))
 
 
 def test_explain_with_unknown_characters_lists_the_known_ones(tmp_path):
     """抓 --explain 里有词表外的字符时 encode 抛 KeyError 回溯的错误：说出不认识的字符和认识的字符。"""
     data = write_lines(tmp_path / 'n.txt', '\n'.join(['anna', 'bob', 'carla'] * 4) + '\n')
     result = run_main(f'--input_path={data}', '--explain=Zob', '--num_steps=0', '--n_embd=8', '--n_head=2')
-    assert_clean_failure(result, 2, '--explain 里有模型不认识的字符 Z。', '模型认识的字符是：abclnor')
+    assert_clean_failure(result, 2, '--explain 里有模型不认识的字符 Z。', '字符：abclnor')
 
 
 def test_explain_on_the_command_line(mg, tmp_path):
@@ -164,10 +170,10 @@ def test_long_text_is_explained_for_block_size_positions(mg, length, note):
     """抓比 block_size 长的文字让 wpe 越界（IndexError）、或者正好放得下时也说“太长”（差一）的错误。"""
     tok, state = tiny_model(mg, n_embd=8)
     text = ('cab' * 4)[:length]
-    predictions, attention = mg.explain_text(state, tok, text)
+    predictions, attention = explained(mg, state, tok, text)
     assert len(predictions) == len(attention) == 8
     assert predictions[-1][1] == (tok.bos if length == 7 else tok.char_to_id[text[7]])   # 位置 7 预测第 8 个 token
-    lines = mg.explain_report(state, tok, text)
+    lines = mg.explain_report(mg.explain_record(state, tok, text))
     assert any('只看前 8 个位置' in line for line in lines) == note
     assert len([line for line in lines if line.startswith('位置 ')]) == 8
 
@@ -175,7 +181,7 @@ def test_long_text_is_explained_for_block_size_positions(mg, length, note):
 def test_explain_in_chinese_lines_up_by_display_width(mg):
     """抓按字符数（len）对齐的错误：一个汉字占两列，注意力表的格子就和表头的字错开了。"""
     tok, state = model_for(mg, POEMS)
-    lines = mg.explain_report(state, tok, '床前明月光')
+    lines = mg.explain_report(mg.explain_record(state, tok, '床前明月光'))
     assert lines[0].startswith("模型怎么读 '床前明月光'")
     blocks = grid_blocks(lines)
     assert len(blocks) == mg.n_layer * mg.n_head
@@ -196,7 +202,7 @@ def test_explain_in_chinese_lines_up_by_display_width(mg):
 def test_bos_mark_changes_when_the_data_has_a_full_stop(mg):
     """抓数据里本来就有“.”时仍用“.”代表 BOS 的错误：读者分不清是句号还是结束。"""
     tok, state = model_for(mg, ['a.b', 'ab.'])
-    lines = mg.explain_report(state, tok, 'a.')
+    lines = mg.explain_report(mg.explain_record(state, tok, 'a.'))
     assert '“¶”代表 BOS' in lines[0]
     assert '已看到 ¶a.，真实的下一个是 ¶' in '\n'.join(lines)
 
@@ -206,7 +212,7 @@ def test_attention_grid_fits_the_terminal(mg, width, cols):
     """抓很长的文字让注意力表一行画几十格、超出终端宽度后折成一团的错误：只画放得下的格数，并说明还有多少没画。
     概率的横条也不超过宽度。"""
     tok, state = model_for(mg, ['abcdefghijklmnopqrstuvwxyz'], block_size=32)
-    lines = mg.explain_report(state, tok, 'abcdefghijklmnopqrstuvwxy', width)
+    lines = mg.explain_report(mg.explain_record(state, tok, 'abcdefghijklmnopqrstuvwxy'), width)
     blocks = grid_blocks(lines)
     assert len(blocks) == mg.n_layer * mg.n_head
     for title, header, rows in blocks:
@@ -402,12 +408,18 @@ def test_an_exploded_run_uses_short_labels_and_explains_an_infinite_perplexity(d
 
 @pytest.fixture
 def report(mg, capsys, monkeypatch):
-    """report(*args) 调用 print_report(*args)，返回 (它打印的行, 它返回的损失表)。终端宽度固定为 80 列。"""
+    """report(before, step_losses, after, train_docs, val_docs, tokenizer, loaded) 像 run() 那样把这些数填进 record，
+    调用 print_report，返回 (它打印的行, 损失表 loss_rows；没有留出集时是 [])。终端宽度固定为 80 列。"""
     monkeypatch.setattr(mg, 'terminal_width', lambda: 80)
 
-    def call(*args):
-        rows = mg.print_report(*args)
-        return capsys.readouterr().out.splitlines(), rows
+    def call(before, step_losses, after, train_docs, val_docs, tok, loaded):
+        losses = {'before': before, 'after': after, 'uniform': math.log(tok.vocab_size),
+                  'bigram': mg.bigram_loss(train_docs, val_docs, tok) if val_docs else None,
+                  'per_char': after * mg.chars_per_position(tok, val_docs) if val_docs else None}
+        record = {'losses': losses, 'step_losses': step_losses,
+                  'model': {'vocab_size': tok.vocab_size, 'loaded_from': 'm.json' if loaded else None, 'tokenizer': mg.tokenizer_record(tok)}}
+        mg.print_report(record, train_docs, val_docs)
+        return capsys.readouterr().out.splitlines(), mg.loss_rows(record) if val_docs else []
     return call
 
 
@@ -425,7 +437,7 @@ def test_loss_table_reads_the_numbers(mg, report):
         assert shown == f'{value:.4f}' and ppl == f'{math.exp(value):.1f}'
     assert rows[2][1] == math.log(27) and '3.2958   困惑度 27.0' in table[2]
     assert len({mg.display_width(line[:re.search(r'\d+\.\d{4}', line).start()]) for line in table}) == 1
-    assert squash('困惑度 12.2：相当于模型每一步在约 12 个字符里犹豫（均匀猜测是在全部 27 个里犹豫）。') \
+    assert squash('困惑度 12.2：相当于模型每一步在约 12 个 token 里犹豫（均匀猜测是在全部 27 个里犹豫）。') \
         in squash('\n'.join(lines[start + 4:]))
 
 
@@ -519,7 +531,7 @@ def test_diagnose_no_learning_names_the_likely_cause(mg):
     assert len(short) == 1 and '几乎什么都没学到' in short[0] and '--num_steps=1000' in short[0]
     mg.learning_rate = 1e-6
     slow = mg.diagnose(3.30, 3.29, 1000, train_docs, val_docs, 27)
-    assert len(slow) == 1 and '学习率 1e-06 可能太小' in slow[0]
+    assert len(slow) == 1 and '学习率 learning_rate=1e-06 可能太小' in slow[0] and 'num_steps' in slow[0]
 
 
 def test_diagnose_many_passes(mg):
@@ -569,7 +581,7 @@ def test_exploding_learning_rate_gets_the_learning_rate_hint(tmp_path, rate):
     assert re.fullmatch(r'\d{1,4}\.\d{4}|\d\.\d\de\+\d\d', after[0])           # 不写出几十位的数：太大就用科学记数法
     assert re.fullmatch(r'\d\.\d\de\+\d\d|inf', after[1])
     found = notes(result.stdout)
-    assert len(found) == 1 and '爆炸' in found[0] and f'learning_rate调小（现在是{float(rate)}，默认0.01）' in found[0]
+    assert len(found) == 1 and '爆炸' in found[0] and f'learning_rate调小（现在是{float(rate)}）' in found[0]
 
 
 def test_held_out_characters_never_seen_in_training_are_reported(mg, tmp_path):
@@ -585,8 +597,8 @@ def test_held_out_characters_never_seen_in_training_are_reported(mg, tmp_path):
     assert any('留出集里有1个字符在训练数据里从没出现过（例如ë）' in note for note in notes(result.stdout))
 
 
-@pytest.mark.parametrize('args, why', [(['--num_steps=100', '--learning_rate=1e-6'], '学习率1e-06可能太小'),
-                                       (['--num_steps=1'], '训练只有1步，太短了')])
+@pytest.mark.parametrize('args, why', [(['--num_steps=100', '--learning_rate=1e-6'], '学习率learning_rate=1e-06可能太小'),
+                                       (['--num_steps=1'], '训练只有1步（num_steps=1），太短了')])
 def test_no_learning_is_explained(data, args, why):
     """抓学习率太小或步数太少、损失几乎不动时程序一声不吭，或者反过来说成“过拟合”的错误。"""
     result = run_script(f'--input_path={data}', *SMALL, *args)
@@ -621,11 +633,11 @@ def test_huge_vocabulary_is_shown_cut_short(mg):
     assert mg.shown_chars(chars) == ''.join(chars[:60]) + '…' and mg.shown_chars(chars[:60]) == ''.join(chars[:60])
     mg.prompt = 'ab'
     with pytest.raises(mg.UserError) as info:
-        mg.check_inputs(chars, [], mg.Tokenizer(chars), None)
+        mg.check_inputs(chars, [], mg.Tokenizer(chars), None, {})
     message = str(info.value)
     assert '--prompt 里有模型不认识的字符 ab。' in message and message.endswith(''.join(chars[:60]) + '…')
     assert info.value.exit_code == 2
     mg.prompt, mg.explain = '', 'abz'
     with pytest.raises(mg.UserError) as info:
-        mg.check_inputs(['abc'], [], mg.Tokenizer(['abc']), None)
-    assert str(info.value).endswith('字符 z。模型认识的字符是：abc') and info.value.exit_code == 2
+        mg.check_inputs(['abc'], [], mg.Tokenizer(['abc']), None, {})
+    assert str(info.value).endswith('字符 z。模型的词表：4 个 token = 3 个字符 + 1 个 BOS；字符：abc') and info.value.exit_code == 2

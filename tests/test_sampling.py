@@ -139,7 +139,7 @@ def test_sampling_with_a_prompt_draws_once_per_new_character(mg, monkeypatch):
             ended_by_bos = len(sample) < mg.block_size
             assert len(calls) == len(sample) - len(prompt) + ended_by_bos
             lengths.add(len(sample) - len(prompt))
-        predictions, _ = mg.explain_text(state, tok, prompt)
+        predictions = mg.explain_record(state, tok, prompt)['predictions']
         assert calls[0] == pytest.approx(predictions[-1][0], abs=1e-12)   # 第一次抽：就在 prompt 之后
     assert len(lengths) > 2                                       # 上面的检查见过好几种样本长度
     monkeypatch.undo()
@@ -172,7 +172,7 @@ def test_empty_prompt_samples_like_the_plain_run(trained):
 def test_prompt_with_unknown_characters_lists_the_known_ones(trained):
     """抓 prompt 里有词表外的字符时 char_to_id 抛 KeyError 回溯、用户也不知道能用哪些字符的错误。"""
     result = load_run(trained, '--prompt=Zq')
-    assert_clean_failure(result, 2, '--prompt 里有模型不认识的字符 Zq。', f'模型认识的字符是：{VOCAB}')
+    assert_clean_failure(result, 2, '--prompt 里有模型不认识的字符 Zq。', f'字符：{VOCAB}')
 
 
 def test_a_long_list_of_unknown_characters_is_cut(trained):
@@ -186,7 +186,7 @@ def test_a_long_list_of_unknown_characters_is_cut(trained):
 def test_prompt_must_be_shorter_than_block_size(trained):
     """抓 prompt 占满 block_size 时 wpe 下标越界（IndexError）的错误，以及把边界写成 > 而不是 >= 的差一错误。"""
     result = load_run(trained, '--prompt=' + 'anna' * 4)                 # 16 = block_size
-    assert_clean_failure(result, 2, '--prompt', '16 个字符', 'block_size=16')
+    assert_clean_failure(result, 2, '--prompt', '16 个 token', 'block_size=16')
     ok = load_run(trained, '--prompt=' + 'anna' * 3 + 'ann')            # 15 个字符：还剩一个位置
     assert ok.returncode == 0, ok.stderr
     samples = numbered_samples(ok.stdout)
@@ -214,7 +214,7 @@ def test_sample_labels_and_counts(mg, capsys, monkeypatch):
                         ('', '第一步就抽到了 BOS'), ('zed', '新（重复）'), ('cleo', '留出集里有'),
                         ('abcdefghijklmnop', '新（到了长度上限 block_size，被截断）')]
     mg.print_samples(labelled)
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()[2:]                   # 前两行：空行和“模型编出的 8 个样本……”
     assert [re.match(r'^ +(\d+)\. (\S+) +(\S.*)$', line).groups() for line in lines[:8]] == \
         [(str(i + 1), sample or '（空）', label) for i, (sample, label) in enumerate(labelled)]
     assert lines[8] == '其中训练集里有 3 个，留出集里有 1 个，新的 3 个（38%，去掉重复后是 2 个）。'
@@ -227,7 +227,7 @@ def test_sample_labels_line_up_with_chinese_samples(mg, capsys, monkeypatch):
     samples = ['明月', 'ab', '床前明月光', '']
     tok = mg.Tokenizer(samples)
     mg.print_samples(mg.label_samples([tok.encode(s)[1:-1] for s in samples], tok, ['明月'], []))
-    lines = capsys.readouterr().out.splitlines()[:4]
+    lines = capsys.readouterr().out.splitlines()[2:6]
     starts = {mg.display_width(line[:re.search(r'(训练集|新|第一步)', line).start()]) for line in lines}
     assert len(starts) == 1
 
