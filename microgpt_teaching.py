@@ -1277,8 +1277,9 @@ def loss_svg(points, n_steps, refs):
     SVG 的 y 向下增大，所以损失越大，y 越小（越靠上）。"""
     values = [v for _, v in points] + [v for _, v, _ in refs if is_number(v)]
     ticks = nice_axis(min(values), max(values))
-    left = 40 + 9 * max(len(num(t, 'g')) for t in ticks)      # 刻度文字越长（爆炸时的 1e+30），左边留得越宽
-    width, height, right, top, bottom = 900, 380, 880, 16, 334    # bottom：横轴的 y
+    left = 36 + 9 * max(len(num(t, 'g')) for t in ticks)      # 刻度文字越长（爆炸时的 1e+30），左边留得越宽
+    # 只有 520 宽：手机上（420 像素的屏幕，去掉边距和滚动条约 390 像素）整张图缩小到四分之三，14px 的字还有 10 像素多
+    width, height, right, top, bottom = 520, 320, 496, 16, 276    # bottom：横轴的 y
 
     def x_of(step): return left + step / n_steps * (right - left)
     def y_of(loss): return top + (ticks[-1] - loss) / (ticks[-1] - ticks[0]) * (bottom - top)
@@ -1315,38 +1316,40 @@ def explain_section(record):
     names, tokens, predictions = ex['names'], ex['tokens'], ex['predictions']      # names[-1] 是 BOS
     cards = ''
     for pos, (probs, target) in enumerate(predictions):
-        rank = 1 + sum(1 for p in probs if p > probs[target])
-        seen = ''.join(names[t] for t in tokens[:pos + 1])
+        rank, seen = 1 + sum(1 for p in probs if p > probs[target]), ''.join(names[t] for t in tokens[:pos + 1])
         cards += (f'<div class="card">位置 {pos}：已看到 <code>{esc(seen)}</code>，真实的下一个是 <code>{esc(names[target])}</code>'
                   f'（{num(100 * probs[target], ".1f")}%，排第 {rank}）{top5_svg(probs, target, names)}</div>')
-    out += (f'<p>把 <code>{esc(names[-1] + ex["text"])}</code> 逐个位置喂给模型（<code>{esc(names[-1])}</code> 是 BOS：开头代表“开始”，'
-            f'最后代表“结束”），共 {len(predictions)} 个位置。每个位置列出最可能的 5 个下一个字符，绿色的是真实的下一个。</p>'
-            f'<div class="cards">{cards}</div>')
+    out += (f'<p>把 <code>{esc(names[-1] + ex["text"])}</code> 逐个位置喂给模型（<code>{esc(names[-1])}</code> 是 BOS：开头代表“开始”，最后代表“结束”），'
+            f'共 {len(predictions)} 个位置。每个位置列出最可能的 5 个下一个 token，绿色的是真实的下一个。</p>')
+    if 'tokenizer' in record['model']['tokenizer']:      # BPE：先看这段文字被切成了哪些 token，每个盖住几个字
+        boxes = ''.join(f'<span class="tokbox"><code>{esc(names[t])}</code><small>{"半个字的字节" if re.fullmatch(r"<[0-9a-f ]+>", names[t]) else f"{len(names[t])} 个字符"}</small></span>'
+                        for t in tokens[1:len(predictions) + 1] if t != len(names) - 1)
+        out += f'<p>BPE 把这段文字切成了 {len(tokens) - 2} 个 token（&lt;e4 b8&gt; 这样写的是半个字：一个汉字在 UTF-8 里是 3 个字节）：</p><p>{boxes}</p>'
+    out += f'<div class="cards">{cards}</div>'
     return out + attention_html(ex['attention'], [names[t] for t in tokens[:len(predictions)]], record['settings']) + '</section>'
 
 
 def top5_svg(probs, target, names):
     """前 5 名的横条：条长 ∝ 概率（灰色底条是 100%）。排序和百分比与终端里 explain 打印的一样：
     sorted(…, key=-p)[:5]，100·p 保留一位小数。"""
-    parts = []
-    for r, i in enumerate(sorted(range(len(probs)), key=lambda i: -probs[i])[:5]):
+    parts, top = [], sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+    left = 16 + 8 * max(display_width(names[i]) for i in top)    # 左边写 token，<e4 b8> 这样的名字比一个字宽
+    for r, i in enumerate(top):
         y, length = 22 * r, 150 * clamp01(probs[i])
-        parts += [el('text', esc(names[i]), class_='tok', x=36, y=y + 15, text_anchor='end'),
-                  el('rect', fill='#eee', x=44, y=y + 4, width=150, height=14),
-                  el('rect', el('title', f'P({esc(names[i])}) = {num(probs[i], "")}'), fill='#2ca02c' if i == target else '#6b8fbf',
-                     x=44, y=y + 4, width=length, height=14),
-                  el('text', f'{num(100 * probs[i], ".1f")}%', class_='pct', x=48 + length, y=y + 15)]
-    return svg(250, 22 * min(5, len(probs)), '前 5 个最可能的下一个字符', parts, 'bars')
+        parts += [el('text', esc(names[i]), class_='tok', x=left - 8, y=y + 15, text_anchor='end'), el('rect', fill='#eee', x=left, y=y + 4, width=150, height=14),
+                  el('rect', el('title', f'P({esc(names[i])}) = {num(probs[i], "")}'), fill='#2ca02c' if i == target else '#6b8fbf', x=left, y=y + 4, width=length, height=14),
+                  el('text', f'{num(100 * probs[i], ".1f")}%', class_='pct', x=left + 4 + length, y=y + 15)]
+    return svg(left + 206, 22 * len(top), '前 5 个最可能的下一个 token', parts, 'bars')
 
 
 def attention_html(attention, labels, settings):
     out = ('<h3>注意力</h3><p>每个头一张热图：第 q 行是正在读的位置（query），第 k 列是它看的位置（key），每行加起来是 100%。'
-           '因果遮罩：位置 q 只能看 k ≤ q，所以只有下三角有格子，灰色的是看不到的未来。鼠标停在格子上可以看到精确的权重。'
-           ' 0% <span class="gradient"></span> 100%</p>')
+           '因果遮罩：位置 q 只能看 k ≤ q，所以只有下三角有格子，灰色的是看不到的未来。格子里的数是百分数（格子太小时写在图下面的表里），'
+           '鼠标停在格子上可以看到精确的权重。 0% <span class="gradient"></span> 100%</p>')
     heads = settings['n_head'][0]
     for li in range(settings['n_layer'][0]):    # attention[pos] 按层、按头排：第 li 层第 h 个头是第 li·n_head + h 项
-        figures = ''.join(f'<figure>{heatmap_svg([row[li * heads + h] for row in attention], labels, f"第 {li} 层第 {h} 个头")}'
-                          f'<figcaption>第 {li} 层第 {h} 个头</figcaption></figure>' for h in range(heads))
+        figures = ''.join(f'<figure>{heatmap_svg([row[li * heads + h] for row in attention], labels, f"第 {li} 层第 {h} 个头")}<figcaption>第 {li} 层第 {h} 个头</figcaption></figure>'
+                          for h in range(heads))
         out += f'<h4>第 {li} 层</h4><div class="heads">{figures}</div>'
     return out
 
@@ -1366,7 +1369,12 @@ def heatmap_svg(rows, labels, title):
         for k, w in enumerate(row):                   # 第 q 行第 k 列的格子，左上角在 (margin + k·cell, margin + q·cell)
             tip = el('title', f'位置 {q}（{esc(labels[q])}）看位置 {k}（{esc(labels[k])}）：{num(w, "")}')
             parts.append(el('rect', tip, x=margin + k * cell, y=margin + q * cell, width=cell, height=cell, fill=heat_colour(w)))
-    return svg(margin + n * cell + 2, margin + n * cell + 2, title, parts, 'heat')
+            if cell >= 24:                            # 格子够大：百分数写在格子里（深色格子上用白字），和终端的注意力表一样
+                parts.append(el('text', round(100 * clamp01(w)), class_='cellnum dark' if w > 0.5 else 'cellnum', x=margin + (k + 0.5) * cell,
+                                y=margin + (q + 0.5) * cell + 4, text_anchor='middle'))
+    table = '' if cell >= 24 else ('<table class="attn"><tr><th></th>' + ''.join(f'<th>{esc(label)}</th>' for label in labels) + '</tr>' + ''.join(
+        f'<tr><th>{esc(labels[q])}</th>' + ''.join(f'<td>{round(100 * clamp01(w))}</td>' for w in row) + '</tr>' for q, row in enumerate(rows)) + '</table>')
+    return svg(margin + n * cell + 2, margin + n * cell + 2, title, parts, 'heat') + table
 
 
 # ---- 4. 嵌入地图 ----
@@ -1401,9 +1409,10 @@ def principal_components(rows, count=2, iterations=100):
 def embedding_section(record):
     before, after, names = record['embeddings']['before'], record['embeddings']['after'], record['model']['tokens']
     bos = len(names) - 1
-    out = ('<section id="embeddings"><h2>4. 字符嵌入的二维地图</h2><p>每个字符的嵌入是 wte 里的一行数，即高维空间里的一个点。'
-           '投影到点散得最开的两个方向（前两个主成分）上，就能画在纸上。训练前的参数是随机数，看不出规律；'
-           '训练后，用法相近的字符（比如元音）往往靠在一起。横竖用同一个比例尺，图上的距离就是投影后的真实距离。</p>')
+    latin = all(re.fullmatch('[A-Za-z]', name) for name in names[:-1])   # 数据是英文字母：元音单独上色
+    out = ('<section id="embeddings"><h2>4. token 嵌入的二维地图</h2><p>每个 token 的嵌入是 wte 里的一行数，即高维空间里的一个点。'
+           '投影到点散得最开的两个方向（前两个主成分）上，就能画在纸上。训练前的参数是随机数，看不出规律；训练后，用法相近的 token'
+           + ('（比如元音）' if latin else '') + '往往靠在一起。横竖用同一个比例尺，图上的距离就是投影后的真实距离。标签和别的标签挤在一起时挪开一点，用细线连回它的点。</p>')
     # NaN、inf 或大得离谱的数（平方会溢出）画不出来，跳过这些 token（abs(NaN) < 1e100 也是 False）
     ids = [i for i in range(len(before)) if all(abs(x) < 1e100 for x in before[i] + after[i])]
     if len(ids) < len(before):
@@ -1416,14 +1425,26 @@ def embedding_section(record):
         out += f'<p class="note">词表有 {len(before)} 个 token，这里只画训练中移动最多的 {MAX_MAP_POINTS} 个。</p>'
     if len(ids) < 2:
         return out + '<p>能画的点太少，没有画地图。</p></section>'
-    labels = [names[i] for i in ids]
-    maps = ''.join(embedding_map([rows[i] for i in ids], labels, ids, bos, title)
-                   for rows, title in ((before, '训练前'), (after, '训练后')))
-    return (out + f'<p><span class="vowel">●</span> 元音 a e i o u　<span class="other">●</span> 其他字符　'
-            f'<span class="bos">●</span> BOS（{esc(names[-1])}）</p><div class="maps">{maps}</div></section>')
+    classes = ['bos' if i == bos else 'vowel' if latin and names[i] in VOWELS else 'other' for i in ids]
+    maps = ''.join(embedding_map([rows[i] for i in ids], [names[i] for i in ids], classes, title) for rows, title in ((before, '训练前'), (after, '训练后')))
+    legend = '<span class="vowel">●</span> 元音 a e i o u　<span class="other">●</span> 其他字母' if latin else '<span class="other">●</span> token（这份数据不是英文字母，不分元音辅音）'
+    return out + f'<p>{legend}　<span class="bos">●</span> BOS（{esc(names[-1])}）</p><div class="maps">{maps}</div></section>'
 
 
-def embedding_map(rows, labels, ids, bos, title):
+def free_spot(x, y, width, taken, size):
+    """点 (x, y) 的标签（宽 width、高 14）放在哪里：先试点的右边；和已经放下的标签（taken 里的矩形）重叠、或者出了图，
+    就绕着点一圈一圈往外找（每圈远 10 像素，最多 4 圈）。返回标签的矩形 (左, 上, 宽, 高)；找不到返回 None。"""
+    for r in range(5):
+        for dx, dy in ((1, 0), (0, 1), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)):
+            left = x + 6 + 10 * r * dx if dx >= 0 else x - 6 - width + 10 * r * dx     # 点左边的标签：右端挨着点
+            box = (left, y - 7 + 14 * r * dy, width, 14)
+            if 0 <= left <= size - width and 0 <= box[1] <= size - 14 and \
+                    not any(left < ox + ow and ox < left + width and box[1] < oy + oh and oy < box[1] + 14 for ox, oy, ow, oh in taken):
+                return box
+    return None
+
+
+def embedding_map(rows, labels, classes, title):
     points, (share1, share2) = principal_components(rows)
     # 数据已经居中，平均值在原点，所以把原点放在图的正中间；横竖用同一个比例尺 scale（像素 / 单位），
     # 否则一个方向被拉长，点之间的距离就失真了
@@ -1432,13 +1453,21 @@ def embedding_map(rows, labels, ids, bos, title):
     parts = [el('rect', fill='none', stroke='#ccc', x=0.5, y=0.5, width=size - 1, height=size - 1),
              el('line', class_='grid', x1=margin, x2=size - margin, y1=mid, y2=mid),     # 过原点的横线和竖线
              el('line', class_='grid', x1=mid, x2=mid, y1=margin, y2=size - margin)]
-    for (a, b), label, i in zip(points, labels, ids):
+    taken, skipped = [], 0                              # 已经放下的标签占的矩形 (左, 上, 宽, 高)
+    for (a, b), label, cls in zip(points, labels, classes):
         x, y = mid + a * scale, mid - b * scale          # SVG 的 y 向下，所以第二主成分取负号
-        dot = el('circle', cx=x, cy=y, r=3) + el('text', esc(label), x=x + 5, y=y + 4)
-        parts.append(el('g', dot + el('title', f'{esc(label)}：({num(a)}, {num(b)})'),
-                        class_='bos' if i == bos else 'vowel' if label in VOWELS else 'other'))
-    return (f'<figure><figcaption><b>{title}</b>　横轴第一主成分（占方差 {num(100 * share1, ".0f")}%），'
-            f'纵轴第二主成分（{num(100 * share2, ".0f")}%）</figcaption>{svg(size, size, title, parts, "map")}</figure>')
+        box = free_spot(x, y, 8.5 * display_width(label) + 2, taken, size)    # 14px 的字：一列约 8.5 像素宽
+        group = el('circle', cx=x, cy=y, r=3)
+        if box:                                           # 标签挪开了：画一条细线连回它的点
+            taken.append(box)
+            moved = abs(box[0] - x - 6) > 1 or abs(box[1] + 11 - y - 4) > 1
+            end = box[0] if box[0] > x else box[0] + box[2]              # 线连到标签离点近的那一端
+            group += el('text', esc(label), x=box[0], y=box[1] + 11) + (el('line', class_='leader', x1=x, y1=y, x2=end, y2=box[1] + 7) if moved else '')
+        skipped += not box
+        parts.append(el('g', group + el('title', f'{esc(label)}：({num(a)}, {num(b)})'), class_=cls))
+    note = f'（{skipped} 个标签没地方写，鼠标停在点上可以看到）' if skipped else ''
+    return (f'<figure><figcaption><b>{title}</b>　<span>横轴：第一主成分（占方差 {num(100 * share1, ".0f")}%）</span>，<span>纵轴：第二主成分（{num(100 * share2, ".0f")}%）</span>{note}</figcaption>'
+            f'{svg(size, size, title, parts, "map")}</figure>')
 
 
 # ---- 5. 模型的形状 ----
@@ -1457,6 +1486,73 @@ def shape_section(record):
             f'ReLU，压回 {esc(d)} 维），都加上残差 → 输出：lm_head 给每个 token 一个分数，softmax 后是下一个 token 的概率。</p>'
             f'<table><tr><th>哪一块</th><th>矩阵</th><th>形状（行 × 列）</th><th>参数个数</th></tr>{rows}<tr><th colspan="3">合计</th>'
             f'<th class="num">{esc(record["model"]["n_params"])}</th></tr></table></section>')
+
+
+# ---- 6. 计算图 ----
+
+def graph_section():
+    """第 3 节手算的例子 L = ln(relu(a·b + c))（a = 2、b = −3、c = 10）：用本文件的 Value 真的算一遍、反向传播，画成图。
+    图上的数都是你的代码算出来的：改坏了 Value 的某个运算或者 backward，图上的数就跟着错。第二张图里 a 用了三次
+    （y = a·a + a，a = 3），梯度是三条路的和 3 + 3 + 1 = 7：backward 里把 += 写成 =，这里就不是 7。
+    画图时暂时关掉提速技巧，用的是第 3 节课本写法的 backward，而不是第 8 节的提速版。"""
+    global speed_tricks
+    saved, speed_tricks = speed_tricks, False
+    try:
+        a, b, c = Value(2.0), Value(-3.0), Value(10.0)
+        d = a * b
+        s = d + c
+        r = s.relu()
+        loss = r.log()
+        loss.backward()
+        x = Value(3.0)
+        m = x * x
+        y = m + x
+        y.backward()
+        names = {a: 'a', b: 'b', c: 'c', d: 'd = a·b', s: 's = d + c', r: 'r = relu(s)', loss: 'L = ln r', x: 'a', m: 'm = a·a', y: 'y = m + a'}
+        pictures = ''.join(f'<figure><figcaption>{caption}</figcaption>{graph_svg(root, names, True)}{graph_svg(root, names, False)}</figure>'
+                           for root, caption in ((loss, 'L = ln(relu(a·b + c))，a = 2，b = −3，c = 10'), (y, 'y = a·a + a，a = 3：a 用了三次')))
+    except Exception as e:                             # 你改的 Value 出了错：说出来，网页的其余部分照样画
+        pictures = f'<p class="warn">画不出来：本文件的 Value 算这个例子时出错了（{esc(type(e).__name__)}: {esc(e)}）。</p>'
+    finally:
+        speed_tricks = saved
+    return ('<section id="graph"><h2>6. 计算图：第 3 节手算的例子</h2><p>用本文件的 <code>Value</code> 算 L = ln(relu(a·b + c))（a = 2，b = −3，c = 10），'
+            '再调用 <code>backward()</code>。每个方框是一个节点：它是什么、前向的值 data、反向传播得到的梯度 grad = ∂L/∂(这个节点)。'
+            '箭头从输入指向结果，箭头上的数是局部导数 ∂(结果)/∂(输入)；一个节点的 grad = 它指向的每个结果的 grad × 那条箭头上的局部导数，再加起来。'
+            '下面那张图里 a 被用了三次（y = a·a + a），三条路的贡献要加起来：这就是 backward 里用 += 的原因。</p>' + pictures + '</section>')
+
+
+def graph_svg(root, names, across):
+    """一张计算图。节点离输出几步，就放在第几层（有几条路时取最长的那条）：across=True 时从左往右排（宽屏），
+    否则从上往下排（手机屏太窄，横着排字会小得看不清；CSS 按屏幕宽度只显示其中一张）。"""
+    depth, todo = {root: 0}, [root]
+    while todo:                                        # 孩子至少比父节点深一层；图很小，反复放宽到不再变就行
+        node = todo.pop()
+        for child in node._children:
+            if depth.get(child, -1) < depth[node] + 1:
+                depth[child] = depth[node] + 1
+                todo.append(child)
+    levels = [[n for n in depth if max(depth.values()) - depth[n] == level] for level in range(max(depth.values()) + 1)]
+    wide = max(map(len, levels))                       # 最挤的一层有几个节点
+    step, side = (150, 78) if across else (100, 116)  # 层与层之间、同一层的节点之间的距离；方框是 96 × 58
+    at = {n: (8 + step * lv, 44 + side * (i + (wide - len(nodes)) / 2)) for lv, nodes in enumerate(levels) for i, n in enumerate(nodes)}   # 上面留出绕行的空
+    at = {n: (x, y) if across else (y, x) for n, (x, y) in at.items()}
+    parts = []
+    for node, (x, y) in at.items():                    # 箭头：输入 → 结果。同一个输入用了两次（a·a）就画两条，错开一点；跨层的箭头绕开中间的方框
+        for k, (child, local) in enumerate(zip(node._children, node._local_grads)):
+            (x1, y1), (x2, y2) = ((at[child][0] + 96, at[child][1] + 29), (x, y + 29)) if across else ((at[child][0] + 48, at[child][1] + 58), (x + 48, y))
+            bend = (48 * (k - 0.5) if node._children.count(child) > 1 else 0) - (80 if across else 130) * (depth[child] - depth[node] > 1)
+            cx, cy = ((x1 + x2) / 2, (y1 + y2) / 2 + bend) if across else ((x1 + x2) / 2 + bend, (y1 + y2) / 2)
+            parts += [el('path', d=f'M{x1},{y1} Q{cx},{cy} {x2},{y2}', marker_end='url(#arrow)'),
+                      el('text', num(local, '.4g'), class_='local', x=(x1 + 2 * cx + x2) / 4 + 8 * (not across), y=(y1 + 2 * cy + y2) / 4 - 5 * across,
+                         text_anchor='middle' if across else 'start')]
+    for node, (x, y) in at.items():
+        parts += [el('rect', class_='leaf' if not node._children else 'op', x=x, y=y, width=96, height=58, rx=6),
+                  el('text', esc(names.get(node, '?')), class_='name', x=x + 48, y=y + 17, text_anchor='middle'),
+                  el('text', f'data {num(node.data, ".5g")}', x=x + 48, y=y + 35, text_anchor='middle'),
+                  el('text', f'grad {num(node.grad, ".5g")}', x=x + 48, y=y + 52, text_anchor='middle')]
+    arrow = '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L8,4 L0,8 z"/></marker></defs>'
+    width, height = max(x for x, _ in at.values()) + 104, max(y for _, y in at.values()) + 66
+    return svg(width, height, f'计算图：{names[root]}', [arrow] + parts, 'graph ' + ('across' if across else 'down'))
 
 
 # ---- 整页 ----
@@ -1478,6 +1574,13 @@ svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12
 .cards, .heads, .maps { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start; }  .maps figure { flex: 1 1 340px; max-width: 480px; }
 .card { flex: 1 1 240px; max-width: 330px; border: 1px solid #ddd; border-radius: 6px; padding: 4px 10px 8px; font-size: 0.92em; }
 .gradient { display: inline-block; width: 120px; height: 0.8em; background: linear-gradient(to right, #f7fbff, #08306b); }
+figcaption b, figcaption span { white-space: nowrap; }  .cellnum { font-size: 11px; }  .leader { stroke: #999; stroke-width: 0.8; }
+.tokbox { display: inline-block; border: 1px solid #bbb; border-radius: 4px; margin: 2px; padding: 0 4px; text-align: center; }  .tokbox small { display: block; color: #666; }
+.attn { font-size: 11px; margin: 4px 0; }  .attn th, .attn td { padding: 0 3px; text-align: right; }
+.graph text { font-size: 14px; }  .graph .name { font-weight: bold; }  .graph .local { fill: #b35900; }  .graph path { stroke: #555; fill: none; }
+.graph.down { display: none; }  .cellnum.dark { fill: #fff; }
+.graph .op { fill: #eef4fb; stroke: #08519c; }  .graph .leaf { fill: #fff; stroke: #555; }  marker path { fill: #555; }
+@media (max-width: 600px) { body { padding: 8px 8px 32px; }  .key { white-space: normal; }  .graph.across { display: none; }  .graph.down { display: block; } }
 @media print { body { max-width: none; padding: 0; font-size: 10.5pt; }  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   figure, .card, tr, svg { break-inside: avoid; }  h2, h3, h4 { break-after: avoid; } }
 '''
@@ -1485,7 +1588,7 @@ svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12
 
 def page_html(record):
     """整个网页（一个字符串）。record 由 run() 填好；这里只读它。"""
-    body = [overview_section(record), loss_section(record), explain_section(record), embedding_section(record), shape_section(record)]
+    body = [overview_section(record), loss_section(record), explain_section(record), embedding_section(record), shape_section(record), graph_section()]
     page = ('<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
             f'{PAGE_MARK.format("")}\n<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<title>microGPT 教学版：这次运行</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n'
