@@ -1986,10 +1986,10 @@ def check_outputs():
             problem = f'这是一个文件夹。请写上文件名，例如 --{setting}={os.path.join(shown_path(path), example)}'
         elif not os.path.isdir(os.path.dirname(path)):
             problem = f'文件夹 {shown_path(os.path.dirname(path))} 不存在。请先建好它，或换一个路径'
-        elif os.path.lexists(path) and not (os.path.isfile(path) and is_ours(path)):
-            problem = '这里已经有一个不是 microGPT 写的文件（或者是管道、设备、断了的链接）。为了不覆盖它，请换一个路径'
         elif same in seen:
             problem = f'它和 --{seen[same]} 是同一个文件：后写的会盖掉先写的。请换一个名字，例如 {example}'
+        elif os.path.lexists(path) and not (os.path.isfile(path) and is_ours(path)):
+            problem = '这里已经有一个不是 microGPT 写的文件（或者是管道、设备、断了的链接）。为了不覆盖它，请换一个路径'
         else:
             problem = cannot_write(path)
         if problem:

@@ -44,6 +44,7 @@ class RunningScript:
              不管系统的区域设置 (locale) 是什么，输出都按 UTF-8 解码；
     timeout  整个运行最多这么多秒：到时就杀掉进程，finish() 抛出 subprocess.TimeoutExpired（测试失败，而不是挂起）；
     python   用哪个解释器，默认是正在运行测试的这个；
+    script   运行哪个脚本文件，默认是项目里的 microgpt_teaching.py（改过设置的副本放在别的文件夹里）；
     stdout   subprocess.PIPE（默认：读进来）、一个打开的文件（例如 /dev/full），
              或 'closed'（像 sh 里的 >&-：标准输出根本不存在）。
 
@@ -58,8 +59,8 @@ class RunningScript:
     （包括 wait_for 已经读过的行），换行统一成 \\n（和 subprocess.run(encoding='utf-8') 一样）；
     标准输出没有接管道时 stdout 是 None。"""
 
-    def __init__(self, *args, cwd=None, env=None, timeout=120, python=sys.executable, stdout=subprocess.PIPE):
-        command = [python, SCRIPT, *args]
+    def __init__(self, *args, cwd=None, env=None, timeout=120, python=sys.executable, stdout=subprocess.PIPE, script=SCRIPT):
+        command = [python, script, *args]
         if stdout == 'closed':
             command, stdout = ['sh', '-c', 'exec "$@" >&-', 'sh', *command], None
         self.command, self.timeout, self.timed_out = command, timeout, False

@@ -8,7 +8,12 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
@@ -515,3 +520,167 @@ def test_a_full_disk_while_writing_gives_one_clean_line(mg, monkeypatch, tmp_pat
     result = run_main(f'--input_path={data}', '--num_steps=2', f'--{setting}={tmp_path / "out.file"}', *SMALL)
     assert_clean_failure(result, 1, 'No space left on device')
     assert not os.path.exists(tmp_path / 'out.file')
+
+
+# ---------------------------------------------------------------------------
+# 第二轮攻击：别名、训练期间出现的文件、比不了的模型、最后半秒、文件名
+# ---------------------------------------------------------------------------
+
+@POSIX
+@pytest.mark.parametrize('alias', ['proc_self_cwd', 'symlinked_folder', 'hard_link'])
+def test_two_outputs_that_are_the_same_file_under_another_name_are_refused(tmp_path, data, alias):
+    """抓只比较路径字符串、网页就把刚存好的模型盖掉的错误：/proc/self/cwd/m.json、经过指向本文件夹的符号链接、
+    或者一个硬链接，都是 m.json 本身。训练之前就以退出码 2 拒绝，什么都不写。"""
+    model = tmp_path / 'm.json'
+    if alias == 'proc_self_cwd':
+        page = '/proc/self/cwd/m.json'
+    elif alias == 'symlinked_folder':
+        (tmp_path / 'lnk').symlink_to(tmp_path)
+        page = 'lnk/m.json'
+    else:
+        first = run_main(f'--input_path={data}', '--num_steps=1', f'--save_path={model}', *SMALL, cwd=str(tmp_path))
+        assert first.returncode == 0, first.stderr
+        os.link(model, tmp_path / 'twin.json')
+        page = 'twin.json'
+    before = model.read_bytes() if model.exists() else None
+    result = run_main(f'--input_path={data}', '--num_steps=2', '--save_path=m.json', f'--html_path={page}', *SMALL, cwd=str(tmp_path))
+    assert_clean_failure(result, 2, 'html_path', '同一个文件')
+    assert '开始训练' not in result.stdout and (model.read_bytes() if model.exists() else None) == before
+
+
+def test_a_file_saved_at_an_output_path_during_training_is_kept(mg, monkeypatch, tmp_path, data):
+    """抓训练之前检查过路径、写的时候不再看一眼的错误：训练期间有人在 race.html 存了一篇文章，网页不能悄悄盖掉它，
+    而是先把它另存为 race.html.bak，并给出换回来的命令。"""
+    essay = tmp_path / 'race.html'
+    real_train = mg.train_with_progress
+
+    def train_then_save_an_essay(*args):
+        real_train(*args)
+        essay.write_text('我的作文', encoding='utf-8')
+    monkeypatch.setattr(mg, 'train_with_progress', train_then_save_an_essay)
+    result = run_main(f'--input_path={data}', '--num_steps=3', '--html_path=race.html', *SMALL, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / 'race.html.bak').read_text(encoding='utf-8') == '我的作文'
+    assert mg.is_our_page(str(essay)) and 'mv race.html.bak race.html' in result.stdout
+
+
+def test_a_note_that_quotes_the_page_marker_is_not_overwritten(tmp_path, data):
+    """抓文件里有网页的生成器那一行就算“我们的网页”、一篇引用了这一行的笔记被整个盖掉的错误。"""
+    note = tmp_path / 'notes.html'
+    note.write_text('我的笔记：网页开头是 <meta name="generator" content="microgpt_teaching.py abc">\n', encoding='utf-8')
+    result = run_main(f'--input_path={data}', '--num_steps=2', f'--html_path={note}', *SMALL)
+    assert_clean_failure(result, 2, 'html_path', '不是 microGPT 写的文件')
+    assert note.read_text(encoding='utf-8').startswith('我的笔记')
+
+
+@pytest.mark.parametrize('args, why', [(['--num_steps=40', '--learning_rate=3', '--val_size=0'], '这次训练爆炸了'),
+                                       (['--num_steps=0', '--val_size=0'], '这次训练了 0 步')],
+                         ids=['exploded_without_held_out_set', 'untrained_without_held_out_set'])
+def test_a_model_that_cannot_be_compared_never_silently_replaces_a_trained_one(trained, tmp_path, args, why):
+    """抓没有留出集（val_size=0、数据不到 10 行）时，一个爆炸了的、或者一步没训练的模型悄悄顶掉训练好的模型的错误：
+    比不了，就总把原来的留一份备份，说为什么，并给出换回来的命令。"""
+    good = tmp_path / 'good.json'
+    good.write_text(trained['text'], encoding='utf-8')
+    result = run_main(f'--input_path={trained["data"]}', f'--save_path={good}', *args, *SMALL, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / 'good.json.bak').read_text(encoding='utf-8') == trained['text']
+    assert why in squash(result.stdout).replace('这次训练了0步', '这次训练了 0 步') and 'mv good.json.bak good.json' in result.stdout
+
+
+@POSIX
+@pytest.mark.parametrize('signals', [1, 2], ids=['first_signal_finishes_the_save', 'second_signal_gives_up'])
+def test_a_stop_signal_right_after_training_still_saves_the_model(mg, monkeypatch, tmp_path, data, signals):
+    """抓训练刚结束、模型还没存好（评估训练后的模型那半秒）时收到一次 SIGTERM 就把训练白白扔掉的错误：第一次信号的意思是
+    “存好再停”（说一声，存好，退出码 130）；只有第二次信号才放弃，并说模型没有保存。"""
+    real_evaluate, calls = mg.evaluate, []
+
+    def evaluate_and_get_a_signal(*args):
+        calls.append(1)
+        if len(calls) == 2:                                 # 第二次评估：训练之后、保存之前
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)                            # Python 在两条字节码之间才处理信号
+        return real_evaluate(*args)
+    monkeypatch.setattr(mg, 'evaluate', evaluate_and_get_a_signal)
+    result = run_main(f'--input_path={data}', '--num_steps=3', '--save_path=m.json', *SMALL, cwd=str(tmp_path))
+    assert result.returncode == 130 and 'Traceback' not in result.stderr
+    assert '先把模型存好，然后停止' in squash(result.stderr)
+    if signals == 1:
+        assert read_checkpoint(tmp_path / 'm.json')['steps_trained'] == 3 and '模型已经存好了' in result.stderr
+    else:
+        assert not (tmp_path / 'm.json').exists() and '模型没有保存' in result.stderr
+
+
+@POSIX
+def test_a_data_file_name_that_is_not_utf8_is_shown_escaped_and_saved(tmp_path):
+    """抓文件名里有不是 UTF-8 的字节（n\\xff.txt）时，写模型文件抛 UnicodeEncodeError、训练白做的错误：
+    名字显示成 \\xff，存进模型文件的也是这样转义过的文字，模型照常存好、读得回来。"""
+    folder = os.fsencode(tmp_path)
+    with open(os.path.join(folder, b'n\xff.txt'), 'wb') as f:
+        f.write('\n'.join(NAMES).encode('utf-8') + b'\n')
+    proc = subprocess.run([sys.executable, SCRIPT, b'--input_path=n\xff.txt', '--num_steps=2', '--save_path=m.json', *SMALL],
+                          cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, 'PYTHONIOENCODING': 'utf-8'})
+    out, err = proc.stdout.decode('utf-8'), proc.stderr.decode('utf-8')
+    assert proc.returncode == 0 and 'Traceback' not in err, err
+    assert 'n\\xff.txt' in out and read_checkpoint(tmp_path / 'm.json')['data']['file'] == 'n\\xff.txt'
+
+
+def test_the_early_check_tries_the_backup_name_too(tmp_path, data):
+    """抓训练之前只试了 path 本身、没试保存时还要用的 path.bak（长了 4 个字符）：255 个字符的名字训练前通过了检查，
+    到了要留备份时才失败，新模型就白练了。"""
+    name = 'm' * 250 + '.json'                          # 255 个字符：本身能建，加上 .bak 就太长了
+    result = run_main(f'--input_path={data}', '--num_steps=2', f'--save_path={name}', *SMALL, cwd=str(tmp_path))
+    assert_clean_failure(result, 2, '文件名太长了', '.bak')
+    assert os.listdir(tmp_path) == ['names.txt']
+
+
+@POSIX
+def test_concurrent_saves_to_one_path_keep_the_better_model(mg, tmp_path, trained):
+    """抓两次运行同时存到同一个路径时，两边都说“模型已保存”，更好的那个却既不在文件里也不在备份里的错误：
+    换文件时锁住文件夹，后存的那个读到先存的那个，再决定留不留备份。这里让“先存的”在锁住的时候写进一个更好的模型，
+    后存的那个只能等锁放开，然后把它留成备份。"""
+    import fcntl
+    target = tmp_path / 'm.json'
+    target.write_text(edited(trained['text'], lambda c: c.update(val_loss=9.0)), encoding='utf-8')   # 原来的：很差
+    better = edited(trained['text'], lambda c: c.update(val_loss=0.5))
+    record = {'losses': {'after': 3.0}, 'step_losses': [3.0] * 20, 'model': {'vocab_size': 25}}
+    mg.save_path = str(target)
+    done = []
+    lock = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)                    # 另一次运行正在换文件
+    saver = threading.Thread(target=lambda: done.append(mg.replace_file('save_path', 'new model', mg.why_keep_model(record))))
+    saver.start()
+    time.sleep(0.3)
+    assert not done and target.read_text(encoding='utf-8') != 'new model'      # 它在等锁
+    target.write_text(better, encoding='utf-8')          # 另一次运行存下了一个更好的模型，然后放开锁
+    os.close(lock)
+    saver.join(10)
+    assert done and target.read_text(encoding='utf-8') == 'new model'
+    assert (tmp_path / 'm.json.bak').read_text(encoding='utf-8') == better and '原来 0.5000' in done[0][2]
+
+
+def test_huge_initial_parameters_blame_init_std(data):
+    """抓 --init_std=1e308 时说“请调小 learning_rate”的错误：第 1 步的 loss 就算不出来（参数还没更新过），该怪 init_std；
+    不训练、只采样时也一样。"""
+    trained = run_main(f'--input_path={data}', '--num_steps=5', '--init_std=1e308', *SMALL)
+    assert_clean_failure(trained, 1, '第 1 步', 'init_std')
+    assert 'learning_rate' not in trained.stderr
+    sampled = run_main(f'--input_path={data}', '--num_steps=0', '--init_std=1e308', *SMALL)
+    assert_clean_failure(sampled, 1, 'init_std')
+    assert 'learning_rate' not in sampled.stderr
+
+
+def test_changed_data_under_the_same_name_is_not_told_to_add_that_same_name(trained, tmp_path):
+    """抓数据文件改过了（名字还是训练时那个）却建议“请加上 --input_path=names.txt”——这正是已经给了的参数——的错误。"""
+    data = tmp_path / 'names.txt'
+    data.write_text('\n'.join(NAMES + ['zoe', 'quinn']) + '\n', encoding='utf-8')
+    result = run_main(f'--input_path={data}', f'--load_path={trained["ckpt"]}', '--num_steps=0', *SMALL)
+    assert result.returncode == 0, result.stderr
+    assert '文件后来改过了' in squash(result.stdout) and '--input_path=names.txt' not in result.stdout
+
+
+def test_a_folder_as_html_path_suggests_a_page_name(data, tmp_path):
+    """抓 --html_path=文件夹 时建议“文件夹/model.json”（网页起了个 JSON 的名字）的错误。"""
+    result = run_main(f'--input_path={data}', f'--html_path={tmp_path}', *SMALL)
+    assert_clean_failure(result, 2, '这是一个文件夹', 'run.html')
+    assert 'model.json' not in result.stderr

@@ -442,3 +442,102 @@ def test_interrupt_outside_training_says_whether_the_model_was_saved(mg, monkeyp
     monkeypatch.setattr(mg, 'run', interrupted)
     result = run_main(*(['--save_path=m.json'] if save else []))
     assert (result.returncode, result.stdout, result.stderr.strip()) == (130, '', message)
+
+
+# ---------------------------------------------------------------------------
+# 直接改本文件第 0 节：和命令行走同一条路
+# ---------------------------------------------------------------------------
+
+def edited_script(tmp_path, old_line_start, new_line):
+    """脚本的一个副本：第 0 节里以 old_line_start 开头的那一行换成 new_line（行尾的说明留着）。返回副本的路径。"""
+    with open(os.path.join(ROOT, 'microgpt_teaching.py'), encoding='utf-8') as f:
+        text = f.read()
+    start = text.index('\n' + old_line_start) + 1
+    end = text.index('\n', start)
+    comment = text[start:end].find('#')
+    line = new_line + (' ' * 4 + text[start + comment:end] if comment > 0 else '')
+    path = tmp_path / 'microgpt_teaching.py'
+    path.write_text(text[:start] + line + text[end:], encoding='utf-8')
+    return str(path)
+
+
+def run_edited(tmp_path, old_line_start, new_line, *args):
+    """改了第 0 节一行的副本，在一个空文件夹里运行；返回结果和运行后那个文件夹里的文件。"""
+    script = edited_script(tmp_path, old_line_start, new_line)
+    result = run_script(*args, script=script, cwd=str(tmp_path), timeout=60)
+    return result, sorted(os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize('old, new, words', [
+    ('num_steps =', "num_steps = '200'", ['设置 num_steps', "'200'", '整数', '不加引号', '写成 200']),
+    ('temperature =', 'temperature = 0,5', ['设置 temperature', '(0, 5)', '小数点要用英文句点', '0.5']),
+    ('n_embd =', 'n_embd = 16.0', ['设置 n_embd', '16.0', '整数', '写成 16']),
+    ('learning_rate =', 'learning_rat = 0.1', ['没有叫 learning_rat 的设置', '你是不是想写 learning_rate', '--help']),
+    ('n_head =', 'n_head = 5', ['n_head = 5', 'n_embd = 16', '整除', 'n_head 的话可以取 1、2、4、8、16']),
+], ids=['quoted_number', 'decimal_comma', 'float_for_int', 'renamed_line', 'heads_do_not_divide'])
+def test_the_five_natural_file_edits_give_one_clean_line(tmp_path, old, new, words):
+    """抓第 0 节里改错了值就得到一段 Python 回溯（TypeError、KeyError……）的错误，以及改了 n_head 却说
+    “n_embd 可以取 5、10、15”的错误：这五种最常见的改法，每一种都在做任何事之前以退出码 2 结束，标准错误只有一行，
+    点出那个设置、写错的值和该怎么写（写在第几行），什么文件都没写。"""
+    result, files = run_edited(tmp_path, old, new)
+    assert_clean_failure(result, 2, *words)
+    assert result.stdout == '' and files == ['microgpt_teaching.py']
+    if old != 'learning_rate =':
+        assert re.search(r'（microgpt_teaching\.py 第 \d+ 行）', result.stderr) or 'n_head' in words[0]
+
+
+WRONG_TYPE = {int: "'200'", float: "'0.5'", bool: "'yes'", str: '123', 'path': '123'}
+OUT_OF_RANGE = {'num_steps': '-5', 'num_samples': '-1', 'val_size': '-3', 'log_every': '-1', 'bpe_merges': '-2', 'learning_rate': '0',
+                'eps_adam': '-1e-8', 'init_std': '0', 'beta1': '1.0', 'beta2': '-0.5', 'temperature': '0', 'tokenizer': "'word'",
+                'n_layer': '0', 'n_embd': '0', 'n_head': '0', 'block_size': '1', 'seed': '10 ** 20'}
+
+
+def every_setting_edit():
+    import microgpt_teaching as mg
+    cases = [(name, WRONG_TYPE[kind], 'type') for name, (kind, _) in mg.RULES.items()]
+    return cases + [(name, value, 'range') for name, value in OUT_OF_RANGE.items()]
+
+
+@pytest.mark.parametrize('name, value, what', every_setting_edit(), ids=lambda x: str(x))
+def test_every_setting_edited_in_the_file_to_a_wrong_value_is_named(tmp_path, name, value, what):
+    """抓某个设置在第 0 节里改成了错的类型或超出范围时，没有经过和命令行一样的检查、一直跑到出错的地方才抛回溯的错误：
+    每个设置都改一个副本试一遍（类型不对一次，有范围的再超出范围一次），都是一行“错误：设置 名字 = 值”，退出码 2。"""
+    result, files = run_edited(tmp_path, f'{name} =', f'{name} = {value}')
+    assert_clean_failure(result, 2, name)
+    assert re.search(rf'设置 {name}( = | 需要)', result.stderr) or (what == 'range' and name in ('n_layer', 'n_embd', 'n_head', 'block_size'))
+    assert result.stdout == '' and files == ['microgpt_teaching.py']
+
+
+def test_a_deleted_setting_line_is_named(tmp_path):
+    """抓第 0 节删掉一行后，程序跑到用它的地方才抛 NameError 的错误：一开始就说少了哪个设置、怎么恢复。"""
+    script = tmp_path / 'microgpt_teaching.py'
+    with open(os.path.join(ROOT, 'microgpt_teaching.py'), encoding='utf-8') as f:
+        script.write_text(re.sub(r'^beta2 = .*\n', '', f.read(), count=1, flags=re.M), encoding='utf-8')
+    assert_clean_failure(run_script(script=str(script), cwd=str(tmp_path)), 2, '第 0 节里少了设置 beta2', 'git checkout')
+
+
+def test_the_overview_says_where_each_value_came_from(tmp_path):
+    """抓概览只给命令行改过的设置打星、还写着“（* 为改过的设置）”，让人以为第 0 节里改的值没改的错误：
+    * 只标命令行上给的，说明写清楚没有记号的是第 0 节里写的值；第 0 节里改的值照样显示出来。"""
+    for name in ('input.txt',):
+        (tmp_path / name).write_text('\n'.join(NAMES) + '\n', encoding='utf-8')
+    script = edited_script(tmp_path, 'num_steps =', 'num_steps = 3')
+    result = run_script('--temperature=0.9', '--n_embd=8', '--n_head=2', '--num_samples=2', script=script, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    overview = squash(result.stdout[:result.stdout.index('开始训练')])
+    assert 'num_steps=3temperature' in overview and 'temperature=0.9*' in overview and 'n_embd=8*' in overview
+    assert squash('* 是命令行上给的值，^ 是读回的模型文件决定的值，没有记号的是本文件第 0 节里写的值') in overview
+    assert '改过的设置' not in result.stdout
+
+
+def test_huge_losses_fit_80_columns_everywhere(data):
+    """抓损失爆炸到 1e30 时，进度行、“最后一步的 loss”和损失曲线的标注写出几十位数字、超出 80 列的错误：
+    终端里每一处损失都用同一个写法，大得离谱时用科学记数法。"""
+    result = run_script(f'--input_path={data}', '--num_steps=20', '--learning_rate=1e10', '--log_every=1', *SMALL, env={'COLUMNS': '80'})
+    if result.returncode == 1:                                      # 发散成 NaN：那是另一条路，这里换一个不那么离谱的学习率
+        result = run_script(f'--input_path={data}', '--num_steps=20', '--learning_rate=1e5', '--log_every=1', *SMALL, env={'COLUMNS': '80'})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any('e+' in line for line in lines if line.startswith('步 ')) and re.search(r'最后一步的 loss \d\.\d\de\+\d\d', result.stdout)
+    too_wide = [line for line in lines if (len(line) > 80 or re.search(r'\d{12}', line)) and data not in line]   # 一条很长的路径只能单独占一行
+    assert not too_wide, too_wide
