@@ -724,6 +724,9 @@ def attack_signal(lab, rng):
         res.wrong = True
         res.notes.append(f'“已退出。”出现了 {exits} 次')
     check_kept(res, path, before)
+    if phase in ('eval', 'save') and len(sigs) == 1 and res.rc in (0, 130) and steps_in(path) != 90:   # 读回的 30 步 + 这次 60 步
+        res.lost = True
+        res.notes.append(f'训练结束后只收到一个信号，训练的结果却没有存下来（模型文件里是 {steps_in(path)} 步）')
     if leftovers(room):
         res.wrong = True
         res.notes.append(f'留下了临时文件 {leftovers(room)}')
@@ -748,6 +751,109 @@ def attack_signal_early(lab, rng):
     if not installed:                      # 只记录：这不算脚本的错
         res.notes.append(f'{"有回溯" if res.traceback else "无回溯"}，退出码 {res.rc}')
         res.traceback = res.wrong = False
+    return res
+
+
+# ---------------------------------------------------------------------------
+# 7b. 第二轮：别名、训练期间出现的文件、比不了的模型、文件名、并发保存
+# ---------------------------------------------------------------------------
+
+def steps_in(path):
+    """模型文件记的已训练步数；读不回时是 None。"""
+    try:
+        return mg.load_checkpoint(path)['steps_trained']
+    except mg.UserError:
+        return None
+
+
+def val_loss_in(path):
+    try:
+        return mg.load_checkpoint(path)['val_loss']
+    except mg.UserError:
+        return None
+
+
+def backups(path):
+    folder, name = os.path.split(path)
+    return [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if re.fullmatch(re.escape(name) + r'\.bak\d*', n)]
+
+
+SECOND_ROUND = ['proc_self_cwd', 'symlinked_folder', 'hard_link', 'essay_during_training', 'note_with_marker',
+                'exploded_no_val', 'untrained_no_val', 'undecodable_name', 'long_name', 'concurrent_saves']
+
+
+def attack_second_round(lab, rng):
+    """第二轮攻击里“丢了文件”的那几种，依次轮流：同一个文件的别名、训练期间有人存到输出路径、引用了网页标记的笔记、
+    没有留出集时比不了的模型、不是 UTF-8 的文件名、255 个字符的名字、两个同时保存到同一个路径的运行。"""
+    case = SECOND_ROUND[lab.next_case('second_round') % len(SECOND_ROUND)]
+    res = Result('第二轮', case)
+    room = lab.room()
+    good = os.path.join(room, 'good.json')
+    shutil.copy(lab.good, good)
+    before = digest(good)
+    base = ['--input_path=names.txt', *SMALL]
+    if case in ('proc_self_cwd', 'symlinked_folder', 'hard_link'):
+        # 模型存到 m.json，网页存到它的一个别名：不拒绝的话，网页就盖掉刚存好的模型
+        page = {'proc_self_cwd': '/proc/self/cwd/m.json', 'symlinked_folder': 'lnk/m.json', 'hard_link': 'twin.json'}[case]
+        if case == 'symlinked_folder':
+            os.symlink(room, os.path.join(room, 'lnk'))
+        if case == 'hard_link':                           # m.json 是训练好的模型，twin.json 是它的硬链接
+            shutil.copy(lab.good, os.path.join(room, 'm.json'))
+            os.link(os.path.join(room, 'm.json'), os.path.join(room, 'twin.json'))
+        run(res, [*base, '--num_steps=2', '--save_path=m.json', f'--html_path={page}'], room, timeout=30, expect={2})
+        model = os.path.join(room, 'm.json')
+        if os.path.exists(model) and not loads(model):
+            res.lost = True
+            res.notes.append('模型文件被网页盖掉了')
+    elif case == 'essay_during_training':
+        proc = start([*base, '--num_steps=400', '--html_path=race.html', '--log_every=1'], room)
+        for line in proc.stdout:                          # 训练开始以后，有人在 race.html 存了一篇作文
+            if line.startswith('步 '.encode()):
+                with open(os.path.join(room, 'race.html'), 'w', encoding='utf-8') as f:
+                    f.write('我的作文')
+                break
+        out, err, hung = finish(proc, 90)
+        judge(res, proc.returncode, out, err, hung, expect={0})
+        kept = [n for n in os.listdir(room) if n.startswith('race.html')]
+        if not any(open(os.path.join(room, n), encoding='utf-8', errors='replace').read() == '我的作文' for n in kept):
+            res.lost = True
+            res.notes.append('训练期间存的作文被网页盖掉了')
+    elif case == 'note_with_marker':
+        note = os.path.join(room, 'note.html')
+        with open(note, 'w', encoding='utf-8') as f:
+            f.write(f'笔记：网页开头是这样一行 {mg.PAGE_MARK.format("0" * 64)}，以前是 <meta name="generator" content="microgpt_teaching.py">\n')
+        note_digest = digest(note)
+        run(res, [*base, '--num_steps=2', '--html_path=note.html'], room, timeout=30, expect={2})
+        if digest(note) != note_digest:
+            res.lost = True
+            res.notes.append('引用了网页标记的笔记被覆盖了')
+    elif case in ('exploded_no_val', 'untrained_no_val'):
+        extra = ['--num_steps=40', '--learning_rate=3'] if case == 'exploded_no_val' else ['--num_steps=0']
+        run(res, [*base, *extra, '--val_size=0', '--save_path=good.json'], room, timeout=60, expect={0, 1})
+        if not any(digest(b) == before for b in backups(good)) and digest(good) != before:
+            res.lost = True
+            res.notes.append('训练好的模型被一个比不了的模型顶掉，也没有备份')
+    elif case == 'undecodable_name':
+        os.rename(os.path.join(room, 'names.txt'), os.path.join(os.fsencode(room), b'n\xff.txt'))
+        run(res, [b'--input_path=n\xff.txt', '--num_steps=3', '--save_path=m.json', *SMALL], room, timeout=60, expect={0})
+        if steps_in(os.path.join(room, 'm.json')) != 3:
+            res.lost = True
+            res.notes.append('训练好的模型没有存下来')
+    elif case == 'long_name':
+        run(res, [*base, '--num_steps=3', f'--save_path={"m" * 250}.json'], room, timeout=30, expect={2})
+    else:                     # 两个几乎同时保存到同一个路径的运行（大一点的模型，存一次要零点几秒）：更好的模型不能丢
+        runs = [start(['--input_path=names.txt', *BIG, f'--learning_rate={lr}', '--num_steps=30', '--save_path=good.json'], room)
+                for lr in ('0.01', '0.012')]
+        results = [finish(proc, 120) for proc in runs]
+        best = val_loss_in(lab.good)                      # 三个模型（原来的和这两次的）里最好的那个
+        for proc, (out, err, hung) in zip(runs, results):
+            judge(res, proc.returncode, out, err, hung, expect={0})
+            found = re.search(r'^  训练后 +(\d+\.\d+) ', out.decode('utf-8', 'replace'), flags=re.M)
+            best = min(best, float(found.group(1))) if found else best
+        kept = [x for x in (val_loss_in(p) for p in [good] + backups(good)) if x is not None]
+        if not kept or min(kept) > best + 5e-5:
+            res.lost = True
+            res.notes.append(f'更好的模型（留出集损失 {best:.4f}）不见了：留下的是 {kept}')
     return res
 
 
@@ -954,6 +1060,7 @@ PLAN = [  # (攻击, 完整一轮的次数, --quick 的次数)
     (attack_same_path, 15, 3),
     (attack_signal, 60, 8),
     (attack_signal_early, 10, 2),
+    (attack_second_round, 2 * len(SECOND_ROUND), len(SECOND_ROUND)),
     (attack_practice, len(PRACTICE_ATTACKS), len(PRACTICE_ATTACKS)),   # 8. 练习检查：每种一次
 ]
 
