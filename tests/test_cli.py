@@ -470,8 +470,8 @@ def run_edited(tmp_path, old_line_start, new_line, *args):
 
 @pytest.mark.parametrize('old, new, words', [
     ('num_steps =', "num_steps = '200'", ['设置 num_steps', "'200'", '整数', '不加引号', '写成 200']),
-    ('temperature =', 'temperature = 0,5', ['设置 temperature', '(0, 5)', '小数点要用英文句点', '0.5']),
-    ('n_embd =', 'n_embd = 16.0', ['设置 n_embd', '16.0', '整数', '写成 16']),
+    ('temperature =', 'temperature = 0,5', ['设置 temperature', '(0, 5)', '小数点要用英文句点', '写成 0.5']),
+    ('n_embd =', 'n_embd = 16.0', ['设置 n_embd', '16.0', '需要一个整数']),
     ('learning_rate =', 'learning_rat = 0.1', ['没有叫 learning_rat 的设置', '你是不是想写 learning_rate', '--help']),
     ('n_head =', 'n_head = 5', ['n_head = 5', 'n_embd = 16', '整除', 'n_head 的话可以取 1、2、4、8、16']),
 ], ids=['quoted_number', 'decimal_comma', 'float_for_int', 'renamed_line', 'heads_do_not_divide'])
