@@ -36,8 +36,6 @@ import shutil
 import signal
 import stat
 import sys
-import tempfile
-import threading
 import time
 import types
 import unicodedata
@@ -748,17 +746,15 @@ class BPETokenizer:
 
 def make_tokenizer(docs, train_docs, ckpt):
     """按设置 tokenizer 建分词器；读回的模型用它自己存的那一个（第 10 节的 check_checkpoint 已经核对过）。
-    BPE 的起始字节来自全部数据（和字符级分词的字符表一样），合并只在训练集上数。学合并超过 1 秒就说一声用了多久。"""
+    BPE 的起始字节来自全部数据（和字符级分词的字符表一样），合并只在训练集上数。"""
     if ckpt and 'tokenizer' in ckpt:
         return BPETokenizer(ckpt['tokenizer']['bytes'], ckpt['tokenizer']['merges'])
     if ckpt or globals()['tokenizer'] == 'char':
         return Tokenizer(ckpt['vocabulary'] if ckpt else docs)
-    started, base = time.perf_counter(), BPETokenizer(sorted(set(''.join(docs).encode('utf-8'))), [])
+    say(f'在训练集上学最多 {bpe_merges} 个 BPE 合并……')
+    base = BPETokenizer(sorted(set(''.join(docs).encode('utf-8'))), [])
     seqs = [base.encode(doc)[1:-1] for doc in train_docs]                  # 还没有合并：一个字节一个 token
-    bpe = BPETokenizer(base.base_bytes, slow(f'学 {bpe_merges} 个 BPE 合并', learn_merges, seqs, bpe_merges, len(base.base_bytes)))
-    if time.perf_counter() - started > 1:
-        say(f'学 BPE 合并用了 {time.perf_counter() - started:.1f} 秒（学到 {len(bpe.merges)} 个）。')
-    return bpe
+    return BPETokenizer(base.base_bytes, learn_merges(seqs, bpe_merges, len(base.base_bytes)))
 
 
 def tokenizer_record(tok):
@@ -793,10 +789,8 @@ def token_names(tok):
 
 
 def byte_note(tok, text):
-    """BPE 编出的样本可能停在一个字的中间（或者中间有拼不成字的字节）：解码时它们变成 �，这里给样本的标签加一句说明。"""
-    if isinstance(tok, Tokenizer) or '\ufffd' not in text:
-        return ''
-    return '（最后一个字不完整）' if text.index('\ufffd') == len(text) - 1 else '（有拼不成字的字节，显示成 �）'
+    """BPE 编出的样本可能停在一个字的中间，或者有拼不成字的字节：解码时它们变成 �，这里给样本的标签加一句说明。"""
+    return '（有拼不成字的字节，显示成 �）' if isinstance(tok, BPETokenizer) and '\ufffd' in text else ''
 
 
 def unknown_chars(tok, text):
@@ -807,7 +801,7 @@ def unknown_chars(tok, text):
 def vocab_text(tok):
     """概览里的词表：字符级列出字符；BPE 给出起始字节、合并的个数，和几个最长的合并当例子。"""
     if isinstance(tok, Tokenizer):
-        return f'{tok.vocab_size} 个 token = {len(tok.chars)} 个字符 + 1 个 BOS；字符：{shown_chars(tok.chars)}'
+        return f'{tok.vocab_size} 个 token = {len(tok.chars)} 个字符 + 1 个 BOS；字符：{shown_value("".join(tok.chars))}'
     longest = sorted(range(len(tok.base_bytes), tok.bos), key=lambda i: (-len(tok.pieces[i]), i))[:8]
     return (f'{tok.vocab_size} 个 token = {len(tok.base_bytes)} 个字节 + {len(tok.merges)} 个合并 + 1 个 BOS；'
             f'最长的合并：{" ".join(token_names(tok)[i] for i in longest) or "（没有）"}')
@@ -887,21 +881,19 @@ def checkpoint_json(state, optimizer, record):
 def write_atomically(path, text):
     """先写到同一个文件夹里的临时文件，写完再用 os.replace 一步换上：中途出错或被打断，
     原来在 path 的文件（比如上一次存的模型）原封不动，也不会留下写了一半的文件。
-    临时文件名很短（.xxxxxxxx.tmp），所以只要 path 本身的名字不太长，它就建得出来。"""
-    umask = os.umask(0)                    # 只有这样才读得到 umask：设一下，马上还原
-    os.umask(umask)
-    # 替换一个文件时保留它原来的权限（例如只有自己能读的 600）；新文件用普通新文件的权限（mkstemp 默认只有自己能读）
-    mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=os.path.dirname(path))
+    临时文件名很短（.进程号.纳秒数.tmp），所以只要 path 本身的名字不太长，它就建得出来。"""
+    tmp = os.path.join(os.path.dirname(path), f'.{os.getpid()}.{time.time_ns()}.tmp')
     try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        with open(tmp, 'x', encoding='utf-8') as f:   # 'x'：只新建文件；它的权限和普通的新文件一样（按 umask）
+            if os.path.exists(path):       # 替换一个文件时保留它原来的权限（例如只有自己能读的 600）
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
             f.write(text)
             f.flush()
             os.fsync(f.fileno())           # 确认数据真的写到了磁盘上，再换名
         os.replace(tmp, path)              # 同一文件夹内换名：在 POSIX 上是原子的，要么旧文件，要么新文件
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):  # 临时文件可能根本没建出来
+            os.unlink(tmp)
         raise
 
 
@@ -1120,31 +1112,28 @@ def loss_text(loss):
 
 def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=80):
     """训练损失曲线（纯文字，终端和日志里都好看）：纵轴是损失，横轴是步数，右边标出留出集损失。
-    曲线最多 50 列，整张图不超过 max_width 列。不是有限数的损失（NaN、inf）不画，在标题里说明。"""
-    finite = [x for x in step_losses if math.isfinite(x)]
-    if len(finite) < 2:
-        return [f'（只有 {len(finite)} 步的损失是有限的数，画不出训练损失曲线：至少要 2 步。）']
+    曲线最多 50 列，整张图不超过 max_width 列。"""
+    if len(step_losses) < 2:               # 损失都是有限的数：出现 NaN 或 inf 时 train_with_progress 已经停止了运行
+        return ['（只训练了 1 步，画不出训练损失曲线：至少要 2 步。）']
     marks = [(value, what) for value, what in ((val_before, '训练前'), (val_after, '训练后')) if value is not None]
-    label_width = max(len(number_label(x)) for x in (min(finite), max(finite)))
+    label_width = max(len(number_label(x)) for x in (min(step_losses), max(step_losses)))
 
     def row_of(value):                     # 值 → 第几行（0 是最上面一行），超出范围的贴在边上
-        return min(rows - 1, max(0, round((hi - value) / span * (rows - 1)))) if math.isfinite(value) else 0
+        return min(rows - 1, max(0, round((hi - value) / span * (rows - 1)))) if math.isfinite(value) else 0   # 留出集损失可能是 NaN
 
-    widths = [display_width(f' <{what} {loss_text(value)}') for value, what in marks]
-    for right in (max(widths, default=3), sum(widths)):   # 右边留给标注（没有标注时留给横轴末尾的“ 步”）；两个标注落在同一行时，留够两个的再画一遍
-        points = smooth_losses(finite, max(10, min(50, max_width - label_width - 2 - right)))
-        hi, lo, span = max(points), min(points), (max(points) - min(points)) or 1.0
-        if len({row_of(value) for value, _ in marks}) == len(marks):
-            break
+    right = max((display_width(f' <{what} {loss_text(value)}') for value, what in marks), default=3)   # 右边留给标注（没有标注时留给横轴末尾的“ 步”）
+    points = smooth_losses(step_losses, max(10, min(50, max_width - label_width - 2 - right)))
+    hi, lo, span = max(points), min(points), (max(points) - min(points)) or 1.0
     notes = {}
-    for value, what in marks:
+    for value, what in marks:              # 在曲线范围之外的，贴在最上或最下一行，用箭头说明它在图外面
         arrow = '↑' if not value <= hi + span / (rows - 1) / 2 else '↓' if value < lo - span / (rows - 1) / 2 else '<'
-        notes.setdefault(row_of(value), []).append(f'{arrow}{what} {loss_text(value)}')
-    skipped = len(step_losses) - len(finite)
-    lines = [f'训练损失曲线（每个 * 是约 {len(finite) / len(points):.0f} 步的平均；右边是留出集的损失）' + (f'（有 {skipped} 步的损失不是有限的数，没有画）' if skipped else '')]
+        row = row_of(value)
+        row = row if row not in notes else row - 1 if row else 1      # 两个标注落在同一行：第二个挪到相邻的一行
+        notes[row] = f'{arrow}{what} {loss_text(value)}'
+    lines = [f'训练损失曲线（每个 * 是约 {len(step_losses) / len(points):.0f} 步的平均；右边是留出集的损失）']
     for r in range(rows):
         cells = ''.join('*' if row_of(p) == r else ' ' for p in points)
-        lines.append(f'{number_label(hi - r * span / (rows - 1)):>{label_width}} |{cells} {" ".join(notes.get(r, []))}'.rstrip())
+        lines.append(f'{number_label(hi - r * span / (rows - 1)):>{label_width}} |{cells} {notes.get(r, "")}'.rstrip())
     lines.append(' ' * label_width + ' +' + '-' * len(points))
     lines.append(' ' * (label_width + 2) + '1' + f' {len(step_losses)}'.rjust(len(points) - 1) + ' 步')   # 横轴：第 1 步到最后一步
     return lines
@@ -1194,7 +1183,7 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
         notes.append(f'训练把 {len(train_docs)} 行训练数据平均看了 {passes:.0f} 遍：数据这么少，模型很容易把它们背下来（编出的样本多半是训练集里的原样）。可以试：减少 num_steps、多找些数据、或者用小一点的模型（n_embd、n_layer）。')
     unseen = sorted(set(''.join(val_docs)) - set(''.join(train_docs)))
     if unseen:
-        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {shown_chars(unseen[:10])}）：模型不可能学会预测它们，留出集损失因此偏高。数据越多，这种情况越少。')
+        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {shown_value("".join(unseen[:10]))}）：模型不可能学会预测它们，留出集损失因此偏高。数据越多，这种情况越少。')
     return notes
 
 
@@ -1289,21 +1278,18 @@ def overview_section(record):
 # ---- 2. 损失曲线 ----
 
 def loss_section(record):
+    # 训练中的损失都是有限的数：一出现 NaN 或 inf，train_with_progress 就停止了整个运行，根本不会画网页
     losses, named = record['step_losses'], record['losses']
-    points = [(step, loss) for step, loss in enumerate(losses, 1) if math.isfinite(loss)]
+    points = list(enumerate(losses, 1))
     out = '<section id="loss"><h2>2. 损失曲线</h2>'
     if not points:
-        why = f'全部 {len(losses)} 步的损失都不是有限的数（NaN 或 inf）' if losses else '这次没有训练'
-        return out + f'<p>{why}，所以没有损失曲线。留出集损失：训练前 {num(named["before"])}，训练后 {num(named["after"])}。</p></section>'
+        return out + f'<p>这次没有训练，所以没有损失曲线。留出集损失：{num(named["after"])}。</p></section>'
     refs = [('留出集·训练前', named['before'], 'before'), ('留出集·训练后', named['after'], 'after'), ('对照·均匀猜测', named['uniform'], 'uniform'),
             ('对照·二元语法', named['bigram'], 'bigram')]
     keys = [('step', '━━', '每一步的损失（每步只学一个名字，所以跳得厉害）'), ('mean', '━━', '平滑后的损失（和终端里的“平滑”一样）')] + [
         (cls, '●' if cls in ('before', 'after') else '╍╍', f'{label} {num(value)}' + ('' if is_number(value) else '（没画）')) for label, value, cls in refs]
     legend = ' '.join(f'<span class="key"><b class="{cls}">{mark}</b> {text}</span>' for cls, mark, text in keys)
-    out += f'<figure><p>{legend}</p>{loss_svg(points, len(losses), refs)}</figure>'          # 图例和图放在一起，打印时不会被分到两页
-    if len(points) < len(losses):
-        out += f'<p class="warn">有 {len(losses) - len(points)} 步的损失不是有限的数（NaN 或 inf），图里跳过了这些步。</p>'
-    return out + '</section>'
+    return out + f'<figure><p>{legend}</p>{loss_svg(points, len(losses), refs)}</figure></section>'          # 图例和图放在一起，打印时不会被分到两页
 
 
 def loss_svg(points, n_steps, refs):
@@ -1702,15 +1688,11 @@ def visible(text):
                    for ch in str(text))
 
 
-def shown_chars(chars, limit=60):
-    """一串字符（词表、不认识的字符）：太长（例如几千个汉字）时只留前 limit 个，后面加“…”。"""
-    chars = visible(''.join(chars))
-    return chars if len(chars) <= limit else chars[:limit] + '…'
-
-
 def shown_value(value, limit=60):
-    """错误信息里引用的值：看得见、只占一行、不太长。"""
-    return shown_chars(repr(value) if not isinstance(value, str) else value, limit)
+    """错误信息和概览里引用的文字（不是文字的值写成 repr）：看得见、只占一行；太长（例如几千个汉字的词表）时
+    只留前 limit 个字符，后面加“…”。"""
+    text = visible(value if isinstance(value, str) else repr(value))
+    return text if len(text) <= limit else text[:limit] + '…'
 
 
 def bar(fraction, width):
@@ -1927,16 +1909,6 @@ class Progress:
             self.last_draw = time.perf_counter()
 
 
-def slow(what, work, *args):
-    """做一件可能要好几秒的事（评估、采样）：超过 1 秒还没做完，就先说一声在做什么，免得像死机。"""
-    timer = threading.Timer(1.0, say, [what + '……'])
-    timer.start()
-    try:
-        return work(*args)
-    finally:
-        timer.cancel()
-
-
 def on_stop_signal(signum, frame):
     """Ctrl-C（SIGINT）、kill 默认发的 SIGTERM、关掉终端时的 SIGHUP。第一次收到时：训练中，做完当前这一步就停止训练，
     接着照常评估、保存和采样；训练之后、模型存好之前（评估和保存只要零点几秒），先把模型存好再停。
@@ -1981,14 +1953,16 @@ OUTPUTS = {'save_path': (existing_checkpoint, 'model.json'), 'html_path': (is_ou
 
 
 def cannot_write(path):
-    """真的在那里建一下要用到的文件再删掉：名字太长、没有写权限，训练之前就知道。要用到的有 path 本身（原来没有时），
+    """真的在那里建一下要用到的文件再删掉：文件夹不存在、名字太长、没有写权限，训练之前就知道。要用到的有 path 本身（原来没有时），
     还有要留备份时的 path.bak。写得下就返回 None，否则返回原因。"""
     try:
         for probe in [backup_name(path)] + ([] if os.path.lexists(path) else [path]):
             os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             os.unlink(probe)
     except OSError as e:
-        return '文件名太长了（要留备份时还得在后面加上 .bak），请用短一点的名字' if e.errno == errno.ENAMETOOLONG else f'无法在这里写文件（{e.strerror}）。请换一个路径'
+        known = {errno.ENOENT: f'文件夹 {shown_path(os.path.dirname(path))} 不存在。请先建好它，或换一个路径',
+                 errno.ENAMETOOLONG: '文件名太长了（要留备份时还得在后面加上 .bak），请用短一点的名字'}
+        return known.get(e.errno, f'无法在这里写文件（{e.strerror}）。请换一个路径')
 
 
 def check_outputs():
@@ -2003,8 +1977,6 @@ def check_outputs():
         same = tuple(os.stat(path))[1:3] if os.path.exists(path) else os.path.realpath(path)   # (inode, 设备) 或 realpath
         if not os.path.basename(path) or os.path.isdir(path):
             problem = f'这是一个文件夹。请写上文件名，例如 --{setting}={os.path.join(shown_path(path), example)}'
-        elif not os.path.isdir(os.path.dirname(path)):
-            problem = f'文件夹 {shown_path(os.path.dirname(path))} 不存在。请先建好它，或换一个路径'
         elif same in seen:
             problem = f'它和 --{seen[same]} 是同一个文件：后写的会盖掉先写的。请换一个名字，例如 {example}'
         elif os.path.lexists(path) and not (os.path.isfile(path) and is_ours(path)):
@@ -2031,7 +2003,7 @@ def check_inputs(docs, val_docs, tokenizer, ckpt, record):
     返回要评估的留出集：读回的模型只用来采样、数据却不合它的词表时，跳过评估（返回空列表）。"""
     for name, text in (('prompt', prompt), ('explain', explain)):
         if unknown_chars(tokenizer, text):
-            raise UserError(f'--{name} 里有模型不认识的字符 {shown_chars(unknown_chars(tokenizer, text))}。模型的词表：{vocab_text(tokenizer)}', 2)
+            raise UserError(f'--{name} 里有模型不认识的字符 {shown_value("".join(unknown_chars(tokenizer, text)))}。模型的词表：{vocab_text(tokenizer)}', 2)
     if len(tokenizer.encode(prompt)) - 2 >= block_size:
         raise UserError(f'--prompt 编码后有 {len(tokenizer.encode(prompt)) - 2} 个 token，但模型最多看 block_size={block_size} 个位置（第一个是 BOS），没有地方再往下写了。请用短一些的开头。', 2)
     check_outputs()
@@ -2040,7 +2012,7 @@ def check_inputs(docs, val_docs, tokenizer, ckpt, record):
         record['data']['too_long'] = [n for n in (len(tokenizer.encode(d)) - 1 for d in docs if len(d.encode('utf-8')) + 1 > block_size) if n > block_size]
         return val_docs
     trained_on, file = (ckpt.get('data') or {}).get('file'), record['data']['file']
-    problem = f'数据 {file} 里有模型的词表里没有的字符 {shown_chars(unknown)}：' + (
+    problem = f'数据 {file} 里有模型的词表里没有的字符 {shown_value("".join(unknown))}：' + (
         '这个模型是用这个文件以前的内容训练的，文件后来改过了' if trained_on == file else   # 再让你加 --input_path=它 没有用
         f'这个模型是用 {visible(trained_on)} 训练的，请加上 --input_path={quoted(trained_on)}（文件不在当前文件夹里时，写上它的路径）' if trained_on else '它是用别的数据训练的')
     if num_steps:
@@ -2086,7 +2058,8 @@ def print_report(record, train_docs, val_docs):
         say(f'\n没有留出验证集（val_size={val_size}、数据不到 10 行，或数据不合读回模型的词表），跳过验证损失。')
         return training_exploded(record) and say(f'提醒：最后 10% 步的训练损失远大于均匀乱猜的 {losses["uniform"]:.2f}：训练“爆炸”了。请把 learning_rate 调小（现在是 {learning_rate}）。')
     rows = loss_rows(record)
-    print('\n留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失，相当于模型每一步在几个 token 里犹豫）：')
+    say()
+    say('留出集上每个 token 位置的平均损失（困惑度 = e^损失：平均在几个 token 里犹豫）：')
     for label, value in rows:
         print(f'  {pad(label, max(display_width(label) for label, _ in rows) + 2)}{loss_text(value)}   困惑度 {number_label(perplexity(value), 1)}')
     say(f'每个字符的损失：{loss_text(losses["per_char"])}（不同的分词器之间比这个数：一个 token 可能是几个字，也可能是半个字；'
@@ -2180,12 +2153,12 @@ def run(argv):
         say(line, indent=' ' * 6)
 
     losses = record['losses']
-    losses['before'] = losses['after'] = slow('在留出集上评估', evaluate, state, val_docs, tokenizer) if val_docs else None
+    losses['before'] = losses['after'] = evaluate(state, val_docs, tokenizer) if val_docs else None
     if num_steps:                                     # 6. 训练
         train_with_progress(record, state, optimizer, train_docs, tokenizer)
     stopping['phase'] = 'saving' if save_path else ''     # 从这里到模型存好：第一次 Ctrl-C 要等模型存好了再停
     if num_steps and val_docs:
-        losses['after'] = slow('在留出集上评估训练后的模型', evaluate, state, val_docs, tokenizer)
+        losses['after'] = evaluate(state, val_docs, tokenizer)
     losses.update(uniform=math.log(tokenizer.vocab_size), bigram=bigram_loss(train_docs, val_docs, tokenizer) if val_docs else None,
                   per_char=losses['after'] * chars_per_position(tokenizer, val_docs) if val_docs else None)
     record['embeddings']['after'] = wte_rows(state)
@@ -2197,7 +2170,7 @@ def run(argv):
         say('按你的要求停止：模型已经存好了。', file=sys.stderr)
         return 130
     try:                                              # 7. 采样；11. 解读一段文字（只解读一次，终端和网页都用它）
-        samples = slow('采样', lambda: [sample_name(state, tokenizer, prompt) for _ in range(num_samples)])
+        samples = [sample_name(state, tokenizer, prompt) for _ in range(num_samples)]
         explained = explain or (val_docs[0] if html_path and val_docs else '')   # 网页总要解读一个名字
         record['explain'] = explain_text(state, tokenizer, explained) if explained else None
     except ValueError:                                # 概率不是有限的数：该怪训练、初始参数，还是读回的模型文件

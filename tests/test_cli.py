@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -276,20 +275,6 @@ def test_progress_line_never_reaches_the_terminal_width(mg, monkeypatch, capsys,
         assert mg.display_width(line) == width - 1          # 补了空格盖住之前更长的一行，但永远不写满
         assert line.startswith('步 ') and 'loss ' in line   # 最重要的几项留了下来
     assert ('平滑' in drawn[0]) == (width == 60)
-
-
-def test_slow_work_gets_a_status_line_that_fits_the_terminal(mg, monkeypatch, capsys):
-    """抓两类错误：费时的评估、采样一声不吭（像死机）；以及状态行按字符数截断，汉字占两列，窄终端里写满一行。
-    做得快的事不打印状态行，结果照常返回。"""
-    assert mg.slow('在留出集上评估', lambda x: x + 1, 41) == 42
-    assert capsys.readouterr().out == ''                     # 不到 1 秒：什么都不说
-    real_timer = threading.Timer
-    monkeypatch.setattr(threading, 'Timer', lambda seconds, *rest: real_timer(0.01, *rest))   # “1 秒”缩成 0.01 秒
-    monkeypatch.setattr(mg, 'terminal_width', lambda: 24)
-    assert mg.slow('在留出集上评估训练后的模型', lambda: time.sleep(0.3) or 'done') == 'done'
-    lines = capsys.readouterr().out.splitlines()
-    assert lines and all(mg.display_width(line) < 24 for line in lines)
-    assert squash(''.join(lines)) == '在留出集上评估训练后的模型……'
 
 
 def test_wrap_stays_within_the_width_and_never_splits_a_word(mg):
