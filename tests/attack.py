@@ -724,6 +724,9 @@ def attack_signal(lab, rng):
         res.wrong = True
         res.notes.append(f'“已退出。”出现了 {exits} 次')
     check_kept(res, path, before)
+    if phase in ('eval', 'save') and len(sigs) == 1 and res.rc in (0, 130) and steps_in(path) != 90:   # 读回的 30 步 + 这次 60 步
+        res.lost = True
+        res.notes.append(f'训练结束后只收到一个信号，训练的结果却没有存下来（模型文件里是 {steps_in(path)} 步）')
     if leftovers(room):
         res.wrong = True
         res.notes.append(f'留下了临时文件 {leftovers(room)}')
@@ -752,6 +755,295 @@ def attack_signal_early(lab, rng):
 
 
 # ---------------------------------------------------------------------------
+# 7b. 第二轮：别名、训练期间出现的文件、比不了的模型、文件名、并发保存
+# ---------------------------------------------------------------------------
+
+def steps_in(path):
+    """模型文件记的已训练步数；读不回时是 None。"""
+    try:
+        return mg.load_checkpoint(path)['steps_trained']
+    except mg.UserError:
+        return None
+
+
+def val_loss_in(path):
+    try:
+        return mg.load_checkpoint(path)['val_loss']
+    except mg.UserError:
+        return None
+
+
+def backups(path):
+    folder, name = os.path.split(path)
+    return [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if re.fullmatch(re.escape(name) + r'\.bak\d*', n)]
+
+
+SECOND_ROUND = ['proc_self_cwd', 'symlinked_folder', 'hard_link', 'essay_during_training', 'note_with_marker',
+                'exploded_no_val', 'untrained_no_val', 'undecodable_name', 'long_name', 'concurrent_saves']
+
+
+def attack_second_round(lab, rng):
+    """第二轮攻击里“丢了文件”的那几种，依次轮流：同一个文件的别名、训练期间有人存到输出路径、引用了网页标记的笔记、
+    没有留出集时比不了的模型、不是 UTF-8 的文件名、255 个字符的名字、两个同时保存到同一个路径的运行。"""
+    case = SECOND_ROUND[lab.next_case('second_round') % len(SECOND_ROUND)]
+    res = Result('第二轮', case)
+    room = lab.room()
+    good = os.path.join(room, 'good.json')
+    shutil.copy(lab.good, good)
+    before = digest(good)
+    base = ['--input_path=names.txt', *SMALL]
+    if case in ('proc_self_cwd', 'symlinked_folder', 'hard_link'):
+        # 模型存到 m.json，网页存到它的一个别名：不拒绝的话，网页就盖掉刚存好的模型
+        page = {'proc_self_cwd': '/proc/self/cwd/m.json', 'symlinked_folder': 'lnk/m.json', 'hard_link': 'twin.json'}[case]
+        if case == 'symlinked_folder':
+            os.symlink(room, os.path.join(room, 'lnk'))
+        if case == 'hard_link':                           # m.json 是训练好的模型，twin.json 是它的硬链接
+            shutil.copy(lab.good, os.path.join(room, 'm.json'))
+            os.link(os.path.join(room, 'm.json'), os.path.join(room, 'twin.json'))
+        run(res, [*base, '--num_steps=2', '--save_path=m.json', f'--html_path={page}'], room, timeout=30, expect={2})
+        model = os.path.join(room, 'm.json')
+        if os.path.exists(model) and not loads(model):
+            res.lost = True
+            res.notes.append('模型文件被网页盖掉了')
+    elif case == 'essay_during_training':
+        proc = start([*base, '--num_steps=400', '--html_path=race.html', '--log_every=1'], room)
+        for line in proc.stdout:                          # 训练开始以后，有人在 race.html 存了一篇作文
+            if line.startswith('步 '.encode()):
+                with open(os.path.join(room, 'race.html'), 'w', encoding='utf-8') as f:
+                    f.write('我的作文')
+                break
+        out, err, hung = finish(proc, 90)
+        judge(res, proc.returncode, out, err, hung, expect={0})
+        kept = [n for n in os.listdir(room) if n.startswith('race.html')]
+        if not any(open(os.path.join(room, n), encoding='utf-8', errors='replace').read() == '我的作文' for n in kept):
+            res.lost = True
+            res.notes.append('训练期间存的作文被网页盖掉了')
+    elif case == 'note_with_marker':
+        note = os.path.join(room, 'note.html')
+        with open(note, 'w', encoding='utf-8') as f:
+            f.write(f'笔记：网页开头是这样一行 {mg.PAGE_MARK.format("0" * 64)}，以前是 <meta name="generator" content="microgpt_teaching.py">\n')
+        note_digest = digest(note)
+        run(res, [*base, '--num_steps=2', '--html_path=note.html'], room, timeout=30, expect={2})
+        if digest(note) != note_digest:
+            res.lost = True
+            res.notes.append('引用了网页标记的笔记被覆盖了')
+    elif case in ('exploded_no_val', 'untrained_no_val'):
+        extra = ['--num_steps=40', '--learning_rate=3'] if case == 'exploded_no_val' else ['--num_steps=0']
+        run(res, [*base, *extra, '--val_size=0', '--save_path=good.json'], room, timeout=60, expect={0, 1})
+        if not any(digest(b) == before for b in backups(good)) and digest(good) != before:
+            res.lost = True
+            res.notes.append('训练好的模型被一个比不了的模型顶掉，也没有备份')
+    elif case == 'undecodable_name':
+        os.rename(os.path.join(room, 'names.txt'), os.path.join(os.fsencode(room), b'n\xff.txt'))
+        run(res, [b'--input_path=n\xff.txt', '--num_steps=3', '--save_path=m.json', *SMALL], room, timeout=60, expect={0})
+        if steps_in(os.path.join(room, 'm.json')) != 3:
+            res.lost = True
+            res.notes.append('训练好的模型没有存下来')
+    elif case == 'long_name':
+        run(res, [*base, '--num_steps=3', f'--save_path={"m" * 250}.json'], room, timeout=30, expect={2})
+    else:                     # 两个几乎同时保存到同一个路径的运行（大一点的模型，存一次要零点几秒）：更好的模型不能丢
+        runs = [start(['--input_path=names.txt', *BIG, f'--learning_rate={lr}', '--num_steps=30', '--save_path=good.json'], room)
+                for lr in ('0.01', '0.012')]
+        results = [finish(proc, 120) for proc in runs]
+        best = val_loss_in(lab.good)                      # 三个模型（原来的和这两次的）里最好的那个
+        for proc, (out, err, hung) in zip(runs, results):
+            judge(res, proc.returncode, out, err, hung, expect={0})
+            found = re.search(r'^  训练后 +(\d+\.\d+) ', out.decode('utf-8', 'replace'), flags=re.M)
+            best = min(best, float(found.group(1))) if found else best
+        kept = [x for x in (val_loss_in(p) for p in [good] + backups(good)) if x is not None]
+        if not kept or min(kept) > best + 5e-5:
+            res.lost = True
+            res.notes.append(f'更好的模型（留出集损失 {best:.4f}）不见了：留下的是 {kept}')
+    return res
+
+
+# ===========================================================================
+# 8. 练习检查 tests/practice.py（practice 块：从这里到“8 结束”由练习检查的维护者改动）
+# ===========================================================================
+# 学习者删掉一个函数体自己重写，写出来的可能是死循环、sys.exit()、关掉 sys.stdout、狂打印……练习检查既不能
+# 卡住，也不能被骗成“通过”，自己的输出写不出去（/dev/full、| head）也不能打出回溯。每种情形一次，依次轮流。
+# 只跑这一块（不用先训练 Lab 的两个模型）：
+#     python -c "import sys; sys.path.insert(0, 'tests'); import attack; sys.exit(attack.run_practice_attacks())"
+
+PRACTICE = os.path.join(ROOT, 'tests', 'practice.py')
+PRACTICE_LIMIT = '5'                       # 死循环那一次：每项检查最多 5 秒（默认 20 秒），攻击快一些；别的用默认的限制
+
+# (名字, 追加到学习者文件末尾的代码（None：不改文件，另有设置）)。追加的代码换掉一个练习函数：文件里的
+# 还是学习者自己写的代码，和删掉函数体重写是一回事。
+PRACTICE_ATTACKS = [
+    ('死循环', 'def _step(self, lr):\n    while True:\n        pass\nAdam.step = _step\n'),
+    ('FIFO', None),
+    ('递归炸弹', 'def _backward(self):\n    import sys\n    sys.setrecursionlimit(10 ** 7)\n'
+             '    def visit(node):\n        return visit(node) + 1\n    visit(self)\nValue.backward = _backward\n'),
+    ('print 洪水', '_real_step = Adam.step\ndef _step(self, lr):\n    print("x" * 50_000_000)\n'
+                 '    return _real_step(self, lr)\nAdam.step = _step\n'),
+    ('函数里 sys.exit(0)', 'def _relu(self):\n    import sys\n    sys.exit(0)\nValue.relu = _relu\n'),
+    ('顶层 sys.exit(0)', 'import sys\nsys.exit(0)\n'),
+    ('BaseException', 'def _log(self):\n    raise BaseException("boom")\nValue.log = _log\n'),
+    ('GeneratorExit', 'def _exp(self):\n    raise GeneratorExit\nValue.exp = _exp\n'),
+    ('KeyboardInterrupt', 'def _step(self, lr):\n    raise KeyboardInterrupt\nAdam.step = _step\n'),
+    ('关掉 sys.stdout', '_real_rmsnorm = rmsnorm\ndef rmsnorm(x):\n    import sys\n    sys.stdout.close()\n'
+                        '    return _real_rmsnorm(x)\n'),
+    ('/dev/full', None),
+    ('| head', None),
+    ('Latin-1 字节', None),
+    ('文件夹', None),
+    ('不存在的文件', None),
+]
+
+
+def practice_workers(path):
+    """还活着的、检查 path 的 worker 进程（只在有 /proc 的系统上看得到）。"""
+    found = []
+    if os.path.isdir('/proc'):
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    if b'--worker\0' + path.encode() in f.read():
+                        found.append(pid)
+            except OSError:
+                pass
+    return found
+
+
+def attack_practice(lab, rng):
+    """对练习检查发起一种攻击（依次轮流）。要求：没有回溯、不卡住、退出码对（学习者的错是 1，文件有问题是 2，
+    原样的脚本是 0）、说出该说的话、不留下在后台运行的 worker 进程。"""
+    name, code = PRACTICE_ATTACKS[lab.next_case('practice') % len(PRACTICE_ATTACKS)]
+    res = Result('练习检查 practice.py', name)
+    room = lab.room()
+    path = os.path.join(room, 'microgpt_teaching.py')
+    shutil.copy(SCRIPT, path)
+    shutil.copy(os.path.join(ROOT, 'input.txt'), room)
+    with open(SCRIPT, 'rb') as f:
+        source = f.read()
+    if code:
+        with open(path, 'a', encoding='utf-8') as f:
+            f.write('\n\n# ---- 学习者重写的函数 ----\n' + code)
+    if name == 'FIFO':
+        os.remove(path)
+        os.mkfifo(path)
+    elif name == '文件夹':
+        os.remove(path)
+        os.mkdir(path)
+    elif name == '不存在的文件':
+        os.remove(path)
+    elif name == 'Latin-1 字节':                 # 第 line 行的注释里放一个 Latin-1 的 é（UTF-8 里不合法）
+        at = source.index(b'# ', len(source) // 2)
+        line = source[:at].count(b'\n') + 1
+        with open(path, 'wb') as f:
+            f.write(source[:at + 2] + b'caf\xe9 ' + source[at + 2:])
+    env = dict(ENV, PRACTICE_TIME_LIMIT=PRACTICE_LIMIT) if name == '死循环' else ENV
+    args = [sys.executable, PRACTICE, '--file', path]
+    checks = []                                # (说明, 对不对)
+    if name in ('/dev/full', '| head'):
+        with open('/dev/full', 'wb') as full:
+            proc = subprocess.Popen(args, cwd=room, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    stdout=full if name == '/dev/full' else subprocess.PIPE)
+            if name == '| head':                 # 像 | head -3：读 3 行就走
+                for _ in range(3):
+                    proc.stdout.readline()
+                proc.stdout.close()
+            try:
+                err, hung = proc.communicate(timeout=60)[1], False
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                err, hung = proc.communicate()[1], True
+        out, err = b'', err or b''
+        expect = {0}                           # 原样的脚本：全部通过，输出写不出去也照样是 0
+        checks.append(('标准错误不是空的', not err.strip()))
+    else:
+        proc = subprocess.Popen(args, cwd=room, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        out, err, hung = finish(proc, 60)
+        text, errors = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+        rows = dict(re.findall(r'^ ?\d+\. (\S+)\s.*?\s{2}((?:通过|不通过|待定).*(?:\n {30}.*)*)', text, flags=re.M))
+        row = lambda exercise: re.sub(r'\s*\n\s*', '', rows.get(exercise, ''))   # 折成几行的接起来
+        one_error = len(errors.strip().splitlines()) == 1 and errors.startswith('错误：')
+        expect = {2} if name in ('FIFO', '文件夹', '不存在的文件', 'Latin-1 字节') else {1}
+        if name == '死循环':
+            checks += [('adam 没有说超时', row('adam').startswith('不通过') and '超时（可能是死循环）' in row('adam')),
+                       ('adam 之后的 sample_name 没有检查', row('sample_name').startswith(('不通过', '待定')))]
+        elif name == '递归炸弹':
+            checks.append(('backward 没有不通过（RecursionError 或崩溃）', row('backward').startswith('不通过') and (
+                'RecursionError' in row('backward') or '意外结束' in row('backward'))))
+        elif name == 'print 洪水':
+            expect = {0}
+            checks += [(f'输出有 {len(out):,} 字节，没有截断', len(out) < 20000),
+                       ('没有说打印了多少', re.search(r'打印了 [\d,]{11,} 个字符', text) is not None)]
+        elif name == '函数里 sys.exit(0)':
+            checks.append(('relu 没有因为 SystemExit 不通过', row('relu').startswith('不通过') and 'SystemExit' in row('relu')))
+        elif name == '顶层 sys.exit(0)':
+            checks.append(('没有说导入时出错', '导入时就出错了' in text and 'SystemExit' in text))
+        elif name in ('BaseException', 'GeneratorExit'):
+            exercise = 'log' if name == 'BaseException' else 'exp'
+            checks.append((f'{exercise} 没有因为 {name} 不通过', row(exercise).startswith('不通过') and name in row(exercise)))
+        elif name == 'KeyboardInterrupt':
+            checks.append(('adam 没有因为 KeyboardInterrupt 不通过', row('adam').startswith('不通过') and 'KeyboardInterrupt' in row('adam')))
+        elif name == '关掉 sys.stdout':
+            checks += [('rmsnorm 没有说关掉了 sys.stdout', 'sys.stdout 关掉了' in row('rmsnorm')),
+                       ('报告不完整', text.rstrip().endswith('python tests/practice.py rmsnorm'))]
+        elif name == 'FIFO':
+            checks.append(('不是一行说管道的“错误：”', one_error and '管道' in errors))
+        elif name == '文件夹':
+            checks.append(('不是一行说文件夹的“错误：”', one_error and '文件夹' in errors))
+        elif name == '不存在的文件':
+            checks.append(('不是一行说找不到的“错误：”', one_error and '找不到' in errors))
+        elif name == 'Latin-1 字节':
+            checks.append(('没有说第几行、GBK', one_error and f'第 {line} 行' in errors and 'GBK' in errors))
+        if expect == {1}:
+            checks.append(('标准错误不是空的', not errors.strip()))
+    res.rc, res.hang = proc.returncode, hung
+    text = (out + err).decode('utf-8', 'replace')
+    res.traceback = 'Traceback (most recent call last)' in text
+    if hung:
+        res.notes.append('超时')
+        return res
+    if res.rc not in expect:
+        res.wrong = True
+        res.notes.append(f'退出码 {res.rc}，应为 {sorted(expect)}')
+    for what, ok in checks:
+        if not ok:
+            res.wrong = True
+            res.notes.append(what)
+    time.sleep(0.2)
+    if practice_workers(path):
+        res.wrong = True
+        res.notes.append('留下了在后台运行的 worker 进程')
+    if res.traceback:
+        res.notes.append(text[text.index('Traceback'):][-300:].replace('\n', ' | '))
+    if res.wrong and not res.traceback:
+        res.notes.append(text[-300:].replace('\n', ' | '))
+    return res
+
+
+def run_practice_attacks(jobs=2):
+    """只跑练习检查这一块（每种攻击一次），打印和完整攻击一样的汇总表；有回溯、卡住或行为不对时返回 1。"""
+    base = tempfile.mkdtemp(prefix='microgpt-attack-practice-')
+    started = time.time()
+    try:
+        lab = Lab.__new__(Lab)                 # 不训练 Lab 的模型：这一块用不到
+        lab.base, lab.rng, lab.count, lab.cases, lab.lock = base, random.Random(0), 0, {}, threading.Lock()
+        lab.data = os.path.join(base, 'names.txt')
+        with open(lab.data, 'w', encoding='utf-8') as f:
+            f.write('\n'.join(NAMES) + '\n')
+        with ThreadPoolExecutor(jobs) as pool:
+            def one(_):
+                began = time.time()
+                res = attack_practice(lab, None)
+                res.seconds = time.time() - began
+                return res
+            results = list(pool.map(one, range(len(PRACTICE_ATTACKS))))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    report(results, time.time() - started, argparse.Namespace(seed=0, quick=False, verbose=True))
+    return 1 if any(r.bad() or r.wrong for r in results) else 0
+# ===========================================================================
+# 8 结束（练习检查 practice 块）
+# ===========================================================================
+
+
+# ---------------------------------------------------------------------------
 # 主程序
 # ---------------------------------------------------------------------------
 
@@ -768,6 +1060,8 @@ PLAN = [  # (攻击, 完整一轮的次数, --quick 的次数)
     (attack_same_path, 15, 3),
     (attack_signal, 60, 8),
     (attack_signal_early, 10, 2),
+    (attack_second_round, 2 * len(SECOND_ROUND), len(SECOND_ROUND)),
+    (attack_practice, len(PRACTICE_ATTACKS), len(PRACTICE_ATTACKS)),   # 8. 练习检查：每种一次
 ]
 
 

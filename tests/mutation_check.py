@@ -8,6 +8,7 @@
     python tests/mutation_check.py --tests=tests/test_autograd.py,tests/test_speed.py
                                                     # 只用这几个测试文件（默认是整个测试套件）
     python tests/mutation_check.py --practice       # 不跑 pytest，改跑练习检查 tests/practice.py（见下）
+    python tests/mutation_check.py --help           # 只打印这段说明
 
 每个“变异体”(mutant) 是一处真实可能写错的修改：把 microgpt_teaching.py 里的一段文字换成另一段。
 对每个变异体，把项目复制到一个临时文件夹，只改那一处，然后在那里运行测试（遇到第一个失败就停）。
@@ -336,7 +337,7 @@ LATER_MUTANTS = [
     ('no_learning_never', '“几乎什么都没学到”的提醒永远不出现',
      'if steps and abs(after - uniform) < NO_LEARNING_MARGIN and', 'if steps and abs(after - uniform) < 0 and'),
     ('truncated_label_missing', '样本到了 block_size 也不标“被截断”',
-     "label += '（到了长度上限 block_size，被截断）' * (len(sample) >= block_size) + ", 'label += '),
+     "label += '（到了长度上限 block_size，被截断）' * (len(ids) >= block_size) + ", 'label += '),
     # 12. 主程序
     ('stop_signals_sigint_only', 'STOP_SIGNALS 只有 SIGINT：kill（SIGTERM）、关终端（SIGHUP）不会先保存再停',
      "for name in ('SIGINT', 'SIGTERM', 'SIGHUP')", "for name in ('SIGINT',)"),
@@ -534,6 +535,9 @@ def practice_main(args):
 
 
 def main():
+    if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:      # 只打印用法：不要一不小心就开始一次完整的运行
+        print(__doc__)
+        return 0
     args = dict(arg[2:].split('=', 1) for arg in sys.argv[1:] if arg.startswith('--') and '=' in arg)
     if '--practice' in sys.argv[1:]:
         return practice_main(args)

@@ -122,7 +122,8 @@ def test_core_path_is_short_enough():
 
 
 def test_every_mermaid_diagram_has_a_text_description():
-    """每张 mermaid 图后面紧跟一段以 “> 图的文字说明：” 开头的文字：看不到图（阅读器不渲染 mermaid）的读者也能读懂。"""
+    """每张 mermaid 图后面紧跟一段以 “> 图的文字说明：” 开头的文字：抓加了图却没写文字说明、看不到图（阅读器不渲染
+    mermaid）的读者就读不懂的错误。"""
     text = read(TUTORIAL)
     pieces = re.split(r'^```mermaid\n', text, flags=re.M)[1:]
     assert pieces
@@ -150,7 +151,7 @@ def anchors_of(path):
 @pytest.mark.parametrize('doc', [README, TUTORIAL])
 def test_local_links_and_anchors_exist(doc):
     """README 和教程里的每个本地链接都指向存在的文件，带 # 的还要指向存在的标题（按 GitHub 生成锚点的规则）：
-    抓改了标题或文件名后留下的死链接。"""
+    抓改了标题或文件名后留下死链接的错误。"""
     text = re.sub(r'^```.*?^```', '', read(doc), flags=re.M | re.S)
     links = re.findall(r'\]\(([^)\s]+)\)', text)
     local = [link for link in links if not re.match(r'[a-z]+:', link)]

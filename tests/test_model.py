@@ -1,22 +1,18 @@
-"""第 4–5 节和交叉熵：模型里每个函数算出的值，整个模型的梯度和有限差分对照，很深的图，很长的名字。
-各个函数都按课本写法（speed_tricks=False）检查；快的双胞胎和它们逐个对照在 test_speed.py。"""
+"""第 4–5 节：模型里每个函数算出的值，整个模型的梯度和有限差分对照，很深的图。
+各个函数都按课本写法（speed_tricks=False）检查；快的双胞胎和它们逐个对照在 test_speed.py，交叉熵和每个名字的损失在 test_training.py。"""
 import math
 import random
 import sys
 
 import pytest
 
-from conftest import check_grads as check, mean_doc_loss, numeric_grad, tiny_model
+from conftest import check_grads as check, mean_doc_loss, numeric_grad, tiny_model, values
 
 
 @pytest.fixture
 def textbook(mg):
     mg.speed_tricks = False
     return mg
-
-
-def values(mg, numbers):
-    return [mg.Value(x) for x in numbers]
 
 
 # ---- 第 5 节的每个函数：值对照手算，梯度对照有限差分（课本写法）----
@@ -93,35 +89,6 @@ def test_function_gradients_match_finite_differences(textbook):
     check(lambda: weighted(mg.mlp(a, w, w2)), a + w[0] + w[7] + w2[0])
 
 
-# ---- 交叉熵（第 6 节）----
-@pytest.mark.parametrize('speed_tricks', [False, True])
-def test_cross_entropy_is_minus_log_p_and_its_gradient_is_p_minus_onehot(mg, speed_tricks):
-    """交叉熵的值是 -ln p_target，对 logits 的梯度正好是 p - one-hot（p 按 softmax 手算）：
-    抓值的符号反了、梯度忘了减 one-hot、忘了把减掉的最大值加回来的错误。"""
-    mg.speed_tricks = speed_tricks
-    z = (1.0, 2.0, 0.5)
-    total = sum(math.exp(zi) for zi in z)
-    p = [math.exp(zi) / total for zi in z]
-    for target in range(3):
-        logits = values(mg, z)
-        loss = mg.cross_entropy(logits, target)
-        loss.backward()
-        assert loss.data == pytest.approx(-math.log(p[target]), rel=1e-14)
-        onehot = [1.0 if j == target else 0.0 for j in range(3)]
-        assert [v.grad for v in logits] == pytest.approx([pj - oj for pj, oj in zip(p, onehot)], abs=1e-15)
-
-
-@pytest.mark.parametrize('speed_tricks', [False, True])
-def test_cross_entropy_survives_tiny_probabilities(mg, speed_tricks):
-    """目标的概率小到 e^-805（当作浮点数会下溢成 0）时，交叉熵要给出损失 805 和正确的梯度：
-    抓先算 softmax 再取 -ln p 的写法（ln 0 会出错），以及忘了把最大值加回来的错误。"""
-    mg.speed_tricks = speed_tricks
-    logits = values(mg, [800.0, 0.0, -5.0])
-    loss = mg.cross_entropy(logits, 2)          # p_target = e^-805：当作概率会下溢成 0
-    loss.backward()
-    assert [loss.data] + [v.grad for v in logits] == pytest.approx([805.0, 1.0, 0.0, -1.0])
-
-
 # ---- 整个模型 ----
 @pytest.mark.parametrize('speed_tricks', [False, True])
 def test_model_gradients_match_finite_differences(mg, speed_tricks):
@@ -175,19 +142,3 @@ def test_textbook_graph_deeper_than_the_recursion_limit(textbook):
     for p in (state['wte'][0][0], state['layer0.attn_wq'][1][0], state['layer0.mlp_fc1'][3][1]):
         assert abs(p.grad) > 1e-4
         assert p.grad == pytest.approx(numeric_grad(lambda: mean_doc_loss(mg, state, tok, doc), p), rel=1e-5)
-
-
-@pytest.mark.parametrize('speed_tricks', [False, True])
-def test_long_names_are_cut_to_block_size(mg, speed_tricks):
-    """比上下文长的名字只用前 block_size 个位置，能训练也能评估：
-    抓长名字没截到 block_size（位置超出 wpe 的行数而报错）这类只在长名字上出现的错误。"""
-    mg.speed_tricks = speed_tricks
-    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 1, 4, 1, 4
-    random.seed(1)
-    docs = ['ab', 'abc', 'abcdefgh']            # 3、4、9 个位置
-    tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
-    assert [len(mg.doc_losses(state, tok.encode(doc))) for doc in docs] == [3, 4, 4]
-    losses = [loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), docs[::-1], tok, 1)]
-    assert len(losses) == 1 and 0 < losses[0] < 10
-    assert 0 < mg.evaluate(state, docs, tok) < 10

@@ -1,5 +1,6 @@
 """第 11 节：把一次运行画成网页 (page_html)。结构、数字、内容和边界情况，以及一个真的浏览器。"""
 import html
+import json
 import math
 import random
 import re
@@ -12,49 +13,38 @@ from html.parser import HTMLParser
 
 import pytest
 
-import microgpt_teaching
 from conftest import run_script
-
-# 这些测试要像用户那样运行脚本、用 --html_path 写网页：run() 接好 html_path 之后才会运行
-needs_cli = pytest.mark.skipif('html_path' not in microgpt_teaching.SETTINGS,
-                               reason='需要 run() 接好 --html_path（写网页并打印“网页已保存到”）')
 
 DOCS = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper', 'evelyn', 'abigail', 'ella', 'luna']
 LETTERS = ['abcdefghijklmnopqrstuvwxyz', 'emma', 'ella']
 
 
-def tiny_info(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block_size=8, step_losses=None, seed=3):
-    """按 run() 的做法收集 info：一个没训练的小模型（权重放大 5 倍，预测和注意力才不均匀），
-    explain 的部分用 mg.explain_text 算，和终端用的是同一个函数。“训练后”的嵌入是把训练前的挪一挪（不抽随机数）。
-    返回 (info, state, tokenizer)。"""
+def tiny_record(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block_size=8, step_losses=None, seed=3, tok=None):
+    """像 run() 那样填好一份 record：一个没训练的小模型（权重放大 5 倍，预测和注意力才不均匀），解读用的是
+    mg.explain_record（终端的 --explain 用的也是它）；“训练后”的嵌入是把训练前的挪一挪（不抽随机数）。
+    num_steps 当作命令行上给的。返回 (record, state, tokenizer)。"""
     mg.n_layer, mg.n_head, mg.n_embd, mg.block_size = n_layer, n_head, n_embd, block_size
     random.seed(seed)
-    tok = mg.Tokenizer(docs)
+    tok = tok or mg.Tokenizer(docs)
     state = mg.init_params(tok.vocab_size)
     for p in mg.flatten(state):
         p.data *= 5
     before = [[p.data for p in row] for row in state['wte']]
-    after = [[x + 0.3 * math.sin(3 * i + j) for j, x in enumerate(row)] for i, row in enumerate(before)]
-    explained = None
-    if text is not None:
-        predictions, attention = mg.explain_text(state, tok, text)
-        explained = {'text': text, 'tokens': tok.encode(text)[:len(predictions) + 1],
-                     'predictions': predictions, 'attention': attention}
-    uniform = math.log(tok.vocab_size)
-    info = {
-        'changed': [('num_steps', 6, 1000), ('save_path', '', 'x.json')],
-        'data': {'file': 'names.txt', 'lines': len(docs), 'train': len(docs) - 2, 'val': 2},
-        'vocab': tok.chars, 'bos': mg.bos_mark(tok), 'n_params': len(mg.flatten(state)),
-        'shapes': mg.param_shapes(tok.vocab_size, n_layer, n_embd, block_size),
-        'model': {'n_layer': n_layer, 'n_embd': n_embd, 'n_head': n_head, 'block_size': block_size},
-        'losses': [('训练前', 3.25), ('训练后', 2.5), (f'对照：均匀猜测 ln({tok.vocab_size})', uniform), ('对照：二元语法模型', 2.6)],
+    settings = {name: (getattr(mg, name), 'file') for name in mg.RULES}
+    settings['num_steps'] = (6, 'cli')
+    record = {
+        'settings': settings,
+        'data': {'file': 'names.txt', 'lines': len(docs), 'train': len(docs) - 2, 'val': 2, 'fingerprint': '0' * 16, 'too_long': []},
+        'model': {'vocab_size': tok.vocab_size, 'tokenizer': mg.tokenizer_record(tok), 'vocab_text': mg.vocab_text(tok),
+                  'tokens': mg.token_names(tok), 'n_params': len(mg.flatten(state)), 'loaded_from': None, 'trained_on': None, 'steps_before': 0,
+                  'shapes': mg.param_shapes(tok.vocab_size, n_layer, n_embd, block_size)},
+        'losses': {'before': 3.25, 'after': 2.5, 'uniform': math.log(tok.vocab_size), 'bigram': 2.6, 'per_char': 2.5},
         'step_losses': [3.3, 3.1, 2.9, 2.95, 2.7, 2.6] if step_losses is None else step_losses,
-        'val_before': 3.25, 'val_after': 2.5, 'uniform': uniform, 'bigram': 2.6,
-        'samples': [('emma', '训练集里有'), ('ella', '留出集里有'), ('emmala', '新'), ('', '第一步就抽到了 BOS'),
-                    ('emma', '训练集里有（重复）')],
-        'explain': explained, 'embeddings_before': before, 'embeddings_after': after,
+        'samples': [('emma', '训练集里有'), ('ella', '留出集里有'), ('emmala', '新'), ('', '第一步就抽到了 BOS'), ('emma', '训练集里有（重复）')],
+        'explain': None if text is None else mg.explain_record(state, tok, text),
+        'embeddings': {'before': before, 'after': [[x + 0.3 * math.sin(3 * i + j) for j, x in enumerate(row)] for i, row in enumerate(before)]},
     }
-    return info, state, tok
+    return record, state, tok
 
 
 VOID = {'meta', 'br', 'hr', 'img', 'input', 'link', 'wbr', 'source', 'col', 'area', 'base', 'embed', 'track'}
@@ -111,10 +101,10 @@ def polyline(page, cls):
 # 结构
 # ---------------------------------------------------------------------------
 
-def test_page_is_well_formed_html_with_all_its_figures(mg):
-    """抓的 bug：标签没关好（浏览器会把后面的内容吞进去）；少了 DOCTYPE、utf-8 或 lang="zh-CN"；
-    少画了某张图：损失曲线、每层每个头一张热图、训练前后两张嵌入地图、每个位置一组前 5 名横条。"""
-    info, _, _ = tiny_info(mg, n_layer=2, n_head=3, n_embd=6)
+def test_page_is_well_formed_html_with_all_its_figures(mg, tmp_path):
+    """抓标签没关好（浏览器会把后面的内容吞进去）、少了 DOCTYPE、utf-8 或 lang="zh-CN"、少画了某张图
+    （损失曲线、每层每个头一张热图、训练前后两张嵌入地图、每个位置一组前 5 名横条）的错误。"""
+    info, _, _ = tiny_record(mg, n_layer=2, n_head=3, n_embd=6)
     page = mg.page_html(info)
     doc = Page(page)
     assert page.startswith('<!DOCTYPE html>') and doc.decl == ['DOCTYPE html']
@@ -125,20 +115,22 @@ def test_page_is_well_formed_html_with_all_its_figures(mg):
     assert len(doc.svgs('heat')) == 2 * 3
     assert len(doc.svgs('map')) == 2
     assert len(doc.svgs('bars')) == len(info['explain']['predictions']) == len('emma') + 1
+    assert len(doc.svgs('graph across')) == len(doc.svgs('graph down')) == 2
     for tag, attrs in doc.tags:
         if tag == 'svg':
             assert attrs['viewbox'] == f'0 0 {attrs["width"]} {attrs["height"]}'   # 窄屏上整体缩放，而不是被截掉
-    assert mg.PAGE_MARK in page[:4000]      # 主程序靠它认出这是自己写的网页，才允许覆盖
+    (tmp_path / 'p.html').write_text(page, encoding='utf-8')
+    assert mg.is_our_page(str(tmp_path / 'p.html'))        # 主程序靠页面里记的 SHA-256 认出这是自己画的、没被改过的网页
 
 
 def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
-    """抓的 bug：从网上取字体、脚本、样式或图片（离线打不开，还会暴露谁在看）；要 JavaScript 才能看到提示。"""
-    page = mg.page_html(tiny_info(mg)[0])
+    """抓从网上取字体、脚本、样式或图片（离线打不开，还会暴露谁在看）、要 JavaScript 才能看到提示的错误。"""
+    page = mg.page_html(tiny_record(mg)[0])
     for tag, attrs in Page(page).tags:
         assert tag not in ('script', 'link', 'img', 'iframe', 'object', 'embed')
         for name in ('src', 'href', 'xlink:href', 'srcset', 'action', 'data'):
             assert not attrs.get(name) or attrs[name].startswith('#'), (tag, attrs)
-    assert not re.search(r'https?:|@import|url\s*\(|@font-face|<script', page, flags=re.I)
+    assert not re.search(r'https?:|@import|url\s*\((?!#)|@font-face|<script', page, flags=re.I)   # url(#arrow)：同一页里的箭头
     assert page.count('<title>') > 20       # 提示用 SVG 的 <title>，不用脚本
 
 
@@ -147,11 +139,11 @@ def test_page_loads_nothing_from_the_network_and_needs_no_javascript(mg):
 # ---------------------------------------------------------------------------
 
 def test_top5_percentages_are_the_numbers_explain_prints(mg):
-    """抓的 bug：网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
-    真实的下一个字符没有标出来、它的排名算错了。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
-    info, state, tok = tiny_info(mg, text='isabella')
+    """抓网页自己重新排序或算了一遍、百分比没乘 100 或保留的位数不对、BOS 写错、
+    真实的下一个字符没有标出来、它的排名算错了的错误。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
+    info, state, tok = tiny_record(mg, text='isabella')
     page = mg.page_html(info)
-    report = '\n'.join(mg.explain_report(state, tok, 'isabella'))
+    report = '\n'.join(mg.explain_report(info['explain']))
     terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', report, flags=re.M)
     shown = bar_rows(page)
     assert [row for rows in shown for row in rows] == terminal
@@ -165,10 +157,9 @@ def test_top5_percentages_are_the_numbers_explain_prints(mg):
         assert block.count('fill="#2ca02c"') == in_top5
 
 
-@needs_cli
 def test_page_percentages_equal_the_terminal_explain_of_the_same_run(tmp_path):
-    """抓的 bug：网页和终端的 --explain 用的不是同一个模型状态（例如网页在训练前、或采样后又算了一遍），
-    或者排序、舍入不同：同一次运行里，两边的前 5 名和百分比必须逐字相同。"""
+    """抓网页和终端的 --explain 用的不是同一个模型状态（例如网页在训练前、或采样后又算了一遍），
+    或者排序、舍入不同的错误：同一次运行里，两边的前 5 名和百分比必须逐字相同。"""
     path = tmp_path / 'run.html'
     result = run_script('--num_steps=20', '--explain=emma', f'--html_path={path}', '--num_samples=3', timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -179,9 +170,8 @@ def test_page_percentages_equal_the_terminal_explain_of_the_same_run(tmp_path):
     assert [row for rows in shown for row in rows] == terminal
 
 
-@needs_cli
 def test_page_without_training_from_the_command_line(tmp_path):
-    """抓的 bug：num_steps=0 时网页崩溃或画出一条空曲线；训练前后的留出集损失不一样（没训练，应当相同）。"""
+    """抓 num_steps=0 时网页崩溃或画出一条空曲线、训练前后的留出集损失不一样（没训练，应当相同）的错误。"""
     path = tmp_path / 'zero.html'
     result = run_script('--num_steps=0', '--num_samples=2', '--n_embd=8', '--n_head=2', f'--html_path={path}')
     assert result.returncode == 0, result.stdout + result.stderr
@@ -193,10 +183,10 @@ def test_page_without_training_from_the_command_line(tmp_path):
 
 
 def test_loss_chart_axes_point_the_right_way(mg):
-    """抓的 bug：纵轴画反（损失越大越靠下）、横轴不按步数（第 0 步的“训练前”圆点不在最左边）、
-    平滑线少了点或多了点、刻度不是整齐的数。"""
-    info, _, _ = tiny_info(mg, step_losses=[4.0, 3.0, 2.0, 1.0])
-    info['val_before'], info['val_after'] = 4.5, 0.5
+    """抓纵轴画反（损失越大越靠下）、横轴不按步数（第 0 步的“训练前”圆点不在最左边）、
+    平滑线少了点或多了点、刻度不是整齐的数的错误。"""
+    info, _, _ = tiny_record(mg, step_losses=[4.0, 3.0, 2.0, 1.0])
+    info['losses'].update(before=4.5, after=0.5)
     page = mg.page_html(info)
     raw, smooth = polyline(page, 'step'), polyline(page, 'mean')
     assert len(raw) == len(smooth) == 4
@@ -215,8 +205,8 @@ def test_loss_chart_axes_point_the_right_way(mg):
 
 
 def test_principal_components_find_the_spread_and_fix_the_sign(mg):
-    """抓的 bug：没先减去平均值（第一主成分指向平均值，而不是点散开的方向）、没做降阶（第二主成分和第一个一样）、
-    正负号没有固定（同样的嵌入画出左右颠倒的图）、方差比例算错。"""
+    """抓没先减去平均值（第一主成分指向平均值，而不是点散开的方向）、没做降阶（第二主成分和第一个一样）、
+    正负号没有固定（同样的嵌入画出左右颠倒的图）、方差比例算错的错误。"""
     # 点沿 u = (0.6, -0.8, 0) 散得最开，沿 w = (0, 0, 1) 次之；t 和 s 不相关，整体离原点很远
     ts, ss = [-2, -1, 0, 1, 2], [1, -1, 0, -1, 1]
     rows = [[10 + 0.6 * t, -5 - 0.8 * t, 7 + 0.3 * s] for t, s in zip(ts, ss)]
@@ -234,15 +224,16 @@ def test_principal_components_find_the_spread_and_fix_the_sign(mg):
 # ---------------------------------------------------------------------------
 
 def test_overview_lists_settings_data_losses_and_samples(mg):
-    """抓的 bug：一览里漏了改过的设置（和默认值）、数据的行数、参数个数、损失表的某一行或困惑度；
-    样本的标签（训练集里有 / 留出集里有 / 新）丢了或配错了样本。"""
-    info, _, _ = tiny_info(mg)
+    """抓一览里漏了改过的设置（和默认值）、数据的行数、参数个数、损失表的某一行或困惑度，
+    或者样本的标签（训练集里有 / 留出集里有 / 新）丢了或配错了样本的错误。"""
+    info, _, _ = tiny_record(mg)
     page = mg.page_html(info)
     text = ''.join(Page(page).texts)
-    assert 'num_steps=6（默认 1000）' in text and 'save_path=（空）（默认 x.json）' in text
+    assert 'num_steps=6*' in text and 'seed=42 ' in text and mg.SOURCE_LEGEND in text      # 每个设置都列出来，命令行给的标 *
     assert f'共 {len(DOCS)} 行；训练用 {len(DOCS) - 2} 行，留出验证 2 行' in text
-    assert f'参数：{info["n_params"]} 个' in text
-    for label, value in info['losses']:
+    assert f'参数：{info["model"]["n_params"]} 个' in text
+    assert text.count('数据：') == 1 and mg.overview_lines(info)[0] in text       # 和终端的一览是同一组句子
+    for label, value in mg.loss_rows(info):
         assert re.search(rf'<td>{re.escape(label)}</td><td class="num">{value:.4f}</td>'
                          rf'<td class="num">{mg.perplexity(value):.1f}</td>', page), label
     shown = re.findall(r'<li><code>([^<]*)</code> <span class="tag[^"]*">([^<]*)</span></li>', page)
@@ -250,26 +241,25 @@ def test_overview_lists_settings_data_losses_and_samples(mg):
 
 
 def test_model_shape_table_has_every_matrix_in_forward_order(mg):
-    """抓的 bug：少列了某个矩阵、形状写反、参数个数和 n_params 对不上、lm_head 没排在最后（不是前向计算的顺序）。"""
-    info, _, _ = tiny_info(mg, n_layer=2)
+    """抓少列了某个矩阵、形状写反、参数个数和 n_params 对不上、lm_head 没排在最后（不是前向计算的顺序）的错误。"""
+    info, _, _ = tiny_record(mg, n_layer=2)
     page = mg.page_html(info)
     rows = re.findall(r'<tr><td>[^<]+</td><td><code>([^<]+)</code></td><td class="num">(\d+) × (\d+)</td><td class="num">(\d+)</td></tr>', page)
-    shapes = info['shapes']
+    shapes = info['model']['shapes']
     assert [name for name, *_ in rows] == [name for name in shapes if name != 'lm_head'] + ['lm_head']
     for name, r, c, count in rows:
         assert (int(r), int(c)) == shapes[name] and int(count) == int(r) * int(c)
-    assert sum(int(count) for *_, count in rows) == info['n_params']
-    assert f'<th class="num">{info["n_params"]}</th>' in page
+    assert sum(int(count) for *_, count in rows) == info['model']['n_params']
+    assert f'<th class="num">{info["model"]["n_params"]}</th>' in page
 
 
 def test_exploded_run_shows_nan_and_inf_and_still_draws(mg):
-    """抓的 bug：NaN / inf 进了 SVG 坐标（整条折线消失）或把纵轴撑坏；NaN 写成 nan 或被悄悄丢掉；
-    没说跳过了几步；嵌入里的 NaN 让主成分算不出来。"""
+    """抓 NaN / inf 进了 SVG 坐标（整条折线消失）或把纵轴撑坏、NaN 写成 nan 或被悄悄丢掉、
+    没说跳过了几步、嵌入里的 NaN 让主成分算不出来的错误。"""
     losses = [3.0, 2.5, float('nan'), 2.0, float('inf'), 1e6, 1.5]
-    info, _, _ = tiny_info(mg, step_losses=losses)
-    info['val_after'], info['bigram'] = float('nan'), float('inf')
-    info['losses'][1], info['losses'][3] = ('训练后', float('nan')), ('对照：二元语法模型', float('inf'))
-    info['embeddings_after'][0][0] = float('nan')
+    info, _, _ = tiny_record(mg, step_losses=losses)
+    info['losses'].update(after=float('nan'), bigram=float('inf'))
+    info['embeddings']['after'][0][0] = float('nan')
     page = mg.page_html(info)
     doc = Page(page)
     assert not doc.errors
@@ -288,10 +278,11 @@ def test_exploded_run_shows_nan_and_inf_and_still_draws(mg):
 
 
 def test_no_training_says_so_instead_of_drawing_a_chart(mg):
-    """抓的 bug：num_steps=0（读回的模型直接采样）时，空的损失列表让画图除以零、max() 报错，或画出一张空图不加说明。"""
-    info, _, _ = tiny_info(mg, step_losses=[])
-    info['val_after'] = info['val_before']
-    info['losses'] = [('读回的模型（这次没再训练）', 3.25)] + info['losses'][2:]
+    """抓 num_steps=0（读回的模型直接采样）时空的损失列表让画图除以零、max() 报错，或画出一张空图不加说明的错误。"""
+    info, _, _ = tiny_record(mg, step_losses=[])
+    info['losses']['after'] = info['losses']['before']
+    info['model'].update(loaded_from='m.json', trained_on={'file': 'names.txt', 'fingerprint': '0' * 16})
+    assert mg.loss_rows(info)[0] == ('读回的模型（这次没再训练）', 3.25)
     page = mg.page_html(info)
     doc = Page(page)
     assert not doc.errors and not doc.svgs('loss') and 'polyline' not in page
@@ -300,9 +291,9 @@ def test_no_training_says_so_instead_of_drawing_a_chart(mg):
 
 
 def test_no_explain_skips_that_part_with_a_sentence(mg):
-    """抓的 bug：没有留出集（也就没有 explain、没有损失表）时网页崩溃，或者留下一个空白的标题不加说明。"""
-    info, _, _ = tiny_info(mg, text=None)
-    info['losses'], info['val_before'], info['val_after'], info['bigram'] = [], None, None, None
+    """抓没有留出集（也就没有 explain、没有损失表）时网页崩溃、或者留下一个空白的标题不加说明的错误。"""
+    info, _, _ = tiny_record(mg, text=None)
+    info['losses'].update(before=None, after=None, bigram=None, per_char=None)
     page = mg.page_html(info)
     doc = Page(page)
     assert not doc.errors and not doc.svgs('heat') and not doc.svgs('bars')
@@ -311,12 +302,12 @@ def test_no_explain_skips_that_part_with_a_sentence(mg):
 
 
 def test_user_text_is_escaped_and_control_characters_are_visible(mg):
-    """抓的 bug：数据里的 <、&、引号被浏览器当成标签或属性（页面被破坏，甚至运行脚本）；
-    ESC 这样的控制字符原样写进网页（看不见，也不是合法的 HTML 字符）。"""
+    """抓数据里的 <、&、引号被浏览器当成标签或属性（页面被破坏，甚至运行脚本）、
+    ESC 这样的控制字符原样写进网页（看不见，也不是合法的 HTML 字符）的错误。"""
     docs = DOCS + ['<script>"\'&\x1b\u202e']
-    info, _, _ = tiny_info(mg, docs=docs, text='a<s\x1b')
+    info, _, _ = tiny_record(mg, docs=docs, text='a<s\x1b')
     info['samples'].append(('<script>alert(1)</script>\x1b', '新'))
-    info['changed'].append(('input_path', '"><script>x.txt', 'input.txt'))
+    info['settings']['input_path'] = ('"><script>x.txt', 'cli')
     info['data']['file'] = '"><img src=x>.txt'
     page = mg.page_html(info)
     doc = Page(page)
@@ -329,11 +320,11 @@ def test_user_text_is_escaped_and_control_characters_are_visible(mg):
 
 
 def test_chinese_vocabulary_of_thousands(mg):
-    """抓的 bug：几千个汉字全画进嵌入地图（又慢又是一团墨）；网页太大、画得太慢；汉字的标签没写出来。"""
+    """抓几千个汉字全画进嵌入地图（又慢又是一团墨）、网页太大、画得太慢、汉字的标签没写出来的错误。"""
     chars = [chr(0x4E00 + 3 * i) for i in range(3000)]
     docs = [''.join(chars[(7 * i + 11 * j) % 3000] for j in range(4)) for i in range(3000)]
     text = docs[5][:3]
-    info, _, _ = tiny_info(mg, docs=docs, text=text, n_embd=8, n_head=2, block_size=8)
+    info, _, _ = tiny_record(mg, docs=docs, text=text, n_embd=8, n_head=2, block_size=8)
     started = time.perf_counter()
     page = mg.page_html(info)
     assert time.perf_counter() - started < 1.0
@@ -343,18 +334,18 @@ def test_chinese_vocabulary_of_thousands(mg):
     for block in re.findall(r'<svg class="map".*?</svg>', page, flags=re.S):
         assert block.count('<circle') == mg.MAX_MAP_POINTS
         assert '<text x=' in block and '>.</text>' in block           # BOS 一定在图上
-    assert f'词表有 {len(info["vocab"]) + 1} 个 token' in page
+    assert f'词表有 {info["model"]["vocab_size"]} 个 token' in page
     probs = info['explain']['predictions'][0][0]
-    names = info['vocab'] + ['.']
+    names = info['model']['tokens']
     assert [c for c, _ in bar_rows(page)[0]] == [names[i] for i in sorted(range(len(probs)), key=lambda i: -probs[i])[:5]]
     assert f'<code>.{text}</code>' in page
 
 
 def test_many_layers_and_heads_stay_legible(mg):
-    """抓的 bug：4 层 × 8 个头、32 个位置时漏画某层某头、格子太小看不清或一张图太大；
-    上三角（未来的位置）也画了格子，看不出因果遮罩；格子的提示里没有精确的权重。"""
+    """抓 4 层 × 8 个头、32 个位置时漏画某层某头、格子太小看不清或一张图太大，
+    上三角（未来的位置）也画了格子（看不出因果遮罩），格子的提示里没有精确的权重的错误。"""
     text = 'abcdefghijklmnopqrstuvwxyzabcdefg'        # 比 block_size 长：只看前 32 个位置
-    info, _, _ = tiny_info(mg, docs=LETTERS, text=text, n_layer=4, n_head=8, n_embd=16, block_size=32)
+    info, _, _ = tiny_record(mg, docs=LETTERS, text=text, n_layer=4, n_head=8, n_embd=16, block_size=32)
     page = mg.page_html(info)
     doc = Page(page)
     heats = doc.svgs('heat')
@@ -375,8 +366,8 @@ def test_many_layers_and_heads_stay_legible(mg):
 
 
 def test_page_is_deterministic_and_draws_no_random_numbers(mg):
-    """抓的 bug：画网页时用了 random（会改变之后的采样，同一个种子的结果就对不上了）；同样的 info 画出不同的网页。"""
-    info, _, _ = tiny_info(mg)
+    """抓画网页时用了 random（会改变之后的采样，同一个种子的结果就对不上了）、同样的 info 画出不同的网页的错误。"""
+    info, _, _ = tiny_record(mg)
     random.seed(5)
     state = random.getstate()
     page = mg.page_html(info)
@@ -385,9 +376,9 @@ def test_page_is_deterministic_and_draws_no_random_numbers(mg):
 
 
 def test_default_sized_page_is_small_and_fast(mg):
-    """抓的 bug：默认大小的一次运行（27 个 token、1000 步、4 个头、block_size 16）画出超过 1 MB 的网页，或者画了一秒以上。"""
+    """抓默认大小的一次运行（27 个 token、1000 步、4 个头、block_size 16）画出超过 1 MB 的网页、或者画了一秒以上的错误。"""
     losses = [3.3 - i / 1000 + 0.3 * math.sin(i) for i in range(1000)]
-    info, _, _ = tiny_info(mg, docs=LETTERS, text='abcdefghijklmno', n_layer=1, n_head=4, n_embd=16, block_size=16,
+    info, _, _ = tiny_record(mg, docs=LETTERS, text='abcdefghijklmno', n_layer=1, n_head=4, n_embd=16, block_size=16,
                            step_losses=losses)
     started = time.perf_counter()
     page = mg.page_html(info)
@@ -418,7 +409,7 @@ def png_detail(path):
 
 @pytest.mark.skipif(shutil.which('chromium') is None, reason='没有 chromium')
 def test_a_real_browser_draws_the_page(mg, tmp_path):
-    """抓的 bug：网页在真的浏览器里是空白的（例如 CSS 把内容藏了起来、SVG 的大小是 0、编码写错了）。
+    """抓网页在真的浏览器里是空白的错误（例如 CSS 把内容藏了起来、SVG 的大小是 0、编码写错了）。
     空白页的对照证明这个量法真的能分辨出来。"""
     def shoot(text, name):
         page, png = tmp_path / f'{name}.html', tmp_path / f'{name}.png'
@@ -429,7 +420,7 @@ def test_a_real_browser_draws_the_page(mg, tmp_path):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         return png_detail(png)
 
-    page = mg.page_html(tiny_info(mg, n_layer=2)[0])
+    page = mg.page_html(tiny_record(mg, n_layer=2)[0])
     width, height, detail = shoot(page, 'page')
     # 只留下图（损失曲线、热图、嵌入地图），文字都去掉：CSS 把图藏起来或缩成 0 时，这一张就是空白的
     figures = re.findall(r'<svg class="(?:loss|heat|map)".*?</svg>', page, flags=re.S)
@@ -437,3 +428,176 @@ def test_a_real_browser_draws_the_page(mg, tmp_path):
     blank = shoot('<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><title>空</title></html>', 'blank')[2]
     assert (width, height) == (1280, 2000)
     assert blank < 0.001 < figures_only and detail > 0.01    # 空白页只有每行开头的过滤字节不为 0（约 0.0003）
+
+
+# ---------------------------------------------------------------------------
+# 计算图：第 3 节的例子，用本文件的 Value 算
+# ---------------------------------------------------------------------------
+
+def graph_nodes(page, layout='across'):
+    """每张计算图的节点 {名字: (data, grad)} 和箭头上的局部导数（按画的顺序），一张图一项。"""
+    graphs = []
+    for block in re.findall(rf'<svg class="graph {layout}".*?</svg>', page, flags=re.S):
+        nodes = re.findall(r'class="name"[^>]*>([^<]+)</text><text[^>]*>data ([^<]+)</text><text[^>]*>grad ([^<]+)</text>', block)
+        graphs.append(({html.unescape(n): (float(d), float(g)) for n, d, g in nodes},
+                       [float(x) for x in re.findall(r'class="local"[^>]*>([^<]+)</text>', block)]))
+    return graphs
+
+
+def test_the_computation_graph_is_the_tutorial_example_computed_by_this_file(mg):
+    """抓计算图上的数是抄来的（不是本文件的 Value 算的）、节点或箭头画漏了、局部导数写错了的错误：和一份只用普通小数
+    独立算出的 L = ln(relu(a·b + c))（a = 2，b = −3，c = 10）对比，也就是第 3.3 节表里的数；第二张图里用了三次的 a，
+    梯度是三条路之和 7。宽屏和手机两种排法的数一样。"""
+    a, b, c = 2.0, -3.0, 10.0
+    d, s = a * b, a * b + c
+    grad = 1 / s                                         # ∂L/∂r = 1/r，r = s > 0 时 relu 的导数是 1
+    expected = {'a': (a, grad * b), 'b': (b, grad * a), 'c': (c, grad), 'd = a·b': (d, grad), 's = d + c': (s, grad),
+                'r = relu(s)': (s, grad), 'L = ln r': (math.log(s), 1.0)}
+    page = mg.page_html(tiny_record(mg)[0])
+    for layout in ('across', 'down'):
+        (first, locals1), (second, locals2) = graph_nodes(page, layout)
+        assert first.keys() == expected.keys()
+        for name, (data, g) in expected.items():
+            assert first[name] == (pytest.approx(data, rel=1e-4), pytest.approx(g, rel=1e-4)), name
+        assert sorted(locals1) == sorted([b, a, 1.0, 1.0, 1.0, 1 / s])     # ∂d/∂a = b，∂d/∂b = a，……，∂L/∂r = 1/r
+        assert second == {'a': (3.0, 7.0), 'm = a·a': (9.0, 1.0), 'y = m + a': (12.0, 1.0)} and sorted(locals2) == [1.0, 1.0, 3.0, 3.0]
+    assert first == {n: (pytest.approx(d), pytest.approx(g)) for n, (d, g) in (('a', (2, -0.75)), ('b', (-3, 0.5)), ('c', (10, 0.25)),
+                     ('d = a·b', (-6, 0.25)), ('s = d + c', (4, 0.25)), ('r = relu(s)', (4, 0.25)), ('L = ln r', (1.3863, 1)))}   # 3.3 节的表
+
+
+def test_a_broken_value_shows_up_in_the_picture(mg, monkeypatch):
+    """抓图上的数和学习者的代码无关的错误：把 __mul__ 的局部导数写反，a 的梯度就不再是 −0.75；backward 里把 += 写成 =，
+    用了三次的 a 的梯度就不再是 7。提速开着也一样：画图用的是第 3 节课本写法的 backward。"""
+    def wrong_backward(self):                           # 课本写法，只是把 += 写成了 =
+        topo, visited = [], set()
+
+        def visit(node):
+            if node not in visited:
+                visited.add(node)
+                for child in node._children:
+                    visit(child)
+                topo.append(node)
+        visit(self)
+        self.grad = 1.0
+        for node in reversed(topo):
+            for child, local in zip(node._children, node._local_grads):
+                child.grad = local * node.grad
+    mg.speed_tricks = True
+    monkeypatch.setattr(mg.Value, 'backward', wrong_backward)
+    (first, _), (second, _) = graph_nodes(mg.page_html(tiny_record(mg)[0]))
+    assert first['a'][1] == -0.75 and second['a'][1] != 7.0
+    monkeypatch.undo()
+    monkeypatch.setattr(mg.Value, '__mul__', lambda self, other: mg.Value(self.data * other.data, (self, other), (self.data, other.data))
+                        if isinstance(other, mg.Value) else mg.Value(self.data * other, (self,), (other,)))
+    (first, _), (second, _) = graph_nodes(mg.page_html(tiny_record(mg)[0]))
+    assert first['a'][1] == 0.5 and first['b'][1] == -0.75            # 局部导数互换了：图上照实画出错的数
+    monkeypatch.setattr(mg.Value, 'relu', lambda self: 1 / 0)
+    assert '画不出来' in mg.page_html(tiny_record(mg)[0])              # Value 出错：说一句，网页其余部分照样画
+
+
+# ---------------------------------------------------------------------------
+# 不用鼠标也看得到数；嵌入地图的标签；中文数据；BPE 的 token
+# ---------------------------------------------------------------------------
+
+def test_heat_maps_write_their_percentages_in_the_cells_or_in_a_table(mg):
+    """抓热图上的数只在鼠标提示里（手机和纸上看不到）的错误：格子够大（默认 9 个位置）时百分数写在格子里，
+    和终端注意力表的数相同；位置多、格子小的时候写在图下面的表里。"""
+    info, _, _ = tiny_record(mg, text='isabella')
+    page = mg.page_html(info)
+    first = re.search(r'<svg class="heat".*?</svg>', page, flags=re.S).group(0)
+    shown = [int(x) for x in re.findall(r'class="cellnum[^"]*"[^>]*>(\d+)</text>', first)]
+    weights = [w for row in info['explain']['attention'] for w in row[0]]          # 第 0 层第 0 个头，按行
+    assert shown == [round(100 * w) for w in weights] and '<table class="attn">' not in page
+    info, _, _ = tiny_record(mg, docs=LETTERS, text='abcdefghijklmnop', block_size=16)
+    page = mg.page_html(info)
+    assert 'class="cellnum' not in page and page.count('<table class="attn">') == 2
+    table = re.search(r'<table class="attn">.*?</table>', page, flags=re.S).group(0)
+    assert [int(x) for x in re.findall(r'<td>(\d+)</td>', table)] == [round(100 * w) for row in info['explain']['attention'] for w in row[0]]
+
+
+def label_boxes(block):
+    """嵌入地图上每个标签大约占的矩形（14px 的字，一列约 8.5 像素）。"""
+    return [(float(x), float(y) - 11, 8.5 * sum(2 if '\u4e00' <= ch <= '\u9fff' else 1 for ch in html.unescape(t)) + 2, 14)
+            for x, y, t in re.findall(r'<text x="([\d.]+)" y="([\d.]+)">([^<]+)</text>', block)]
+
+
+@pytest.mark.parametrize('docs', [LETTERS, [''.join(chr(0x4E00 + (7 * i + 3 * j) % 70) for j in range(4)) for i in range(200)]],
+                         ids=['letters', '70_chinese_characters'])
+def test_embedding_labels_do_not_overlap(mg, docs):
+    """抓标签叠在一起读不出来的错误（BOS 的“.”压在 y 上、k 盖住 t，汉字数据的 70 个标签糊成一团）：没有两个标签重叠，
+    挪开了的标签有一条线连回它的点；实在放不下的不写，并说有几个。"""
+    page = mg.page_html(tiny_record(mg, docs=docs, text=docs[1][:3])[0])
+    for block in re.findall(r'<svg class="map".*?</svg>', page, flags=re.S):
+        boxes = label_boxes(block)
+        for i, (x1, y1, w1, h1) in enumerate(boxes):
+            for x2, y2, w2, h2 in boxes[:i]:
+                assert not (x1 < x2 + w2 - 0.5 and x2 < x1 + w1 - 0.5 and y1 < y2 + h2 - 0.5 and y2 < y1 + h1 - 0.5), (x1, y1, x2, y2)
+        skipped = re.search(r'（(\d+) 个标签没地方写', block)
+        assert len(boxes) + int(skipped.group(1) if skipped else 0) == block.count('<circle')
+
+
+def test_vowels_are_coloured_only_for_latin_letters(mg):
+    """抓汉字数据的网页也写着“元音 a e i o u”的错误：只有数据是英文字母时才给元音上色、写图例。"""
+    latin = mg.page_html(tiny_record(mg)[0])
+    assert '元音 a e i o u' in latin and 'class="vowel"' in latin
+    chinese = mg.page_html(tiny_record(mg, docs=['床前明月光', '疑是地上霜', '举头望明月'], text='明月')[0])
+    assert '元音 a e i o u' not in chinese and 'class="vowel"' not in chinese and '不分元音辅音' in chinese
+
+
+def test_bpe_explain_shows_the_tokens_and_the_bytes_of_half_characters(mg):
+    """抓用 BPE 时网页只画出一串看不懂的编号、半个字的 token 被写成乱码（�）、没说每个 token 盖住几个字符的错误。"""
+    docs = ['一一一', '一丁', '丁一', '七一'] * 5
+    base = mg.BPETokenizer(sorted(set(''.join(docs).encode('utf-8'))), [])
+    tok = mg.BPETokenizer(base.base_bytes, mg.learn_merges([base.encode(d)[1:-1] for d in docs], 2, len(base.base_bytes)))
+    page = mg.page_html(tiny_record(mg, docs=docs, text='一七', tok=tok)[0])
+    assert '�' not in page
+    boxes = re.findall(r'<span class="tokbox"><code>([^<]+)</code><small>([^<]+)</small></span>', page)
+    assert [html.unescape(t) for t, _ in boxes] == [mg.token_names(tok)[t] for t in tok.encode('一七')[1:-1]]
+    assert ('一', '1 个字符') in boxes and any(t.startswith('&lt;e4') and n == '半个字的字节' for t, n in boxes)
+
+
+def test_only_a_page_we_drew_and_nobody_changed_counts_as_ours(mg, tmp_path):
+    """抓只要文件里有生成器那一行就当成“我们的网页”（一篇引用了这一行的笔记就会被覆盖）的错误：只认 SHA-256 对得上的页面。"""
+    page = mg.page_html(tiny_record(mg)[0])
+    ours, note, edited = tmp_path / 'a.html', tmp_path / 'note.md', tmp_path / 'b.html'
+    ours.write_text(page, encoding='utf-8')
+    mark = re.search(r'<meta name="generator"[^>]*>', page).group(0)
+    note.write_text(f'# 我的笔记\n网页开头有这样一行：{mark}\n', encoding='utf-8')
+    edited.write_text(page.replace('这次运行一览', '这次运行一览（我加了批注）'), encoding='utf-8')
+    assert mg.is_our_page(str(ours)) and not mg.is_our_page(str(note)) and not mg.is_our_page(str(edited))
+
+
+LAYOUT_PROBE = '''<script>
+addEventListener('load', () => {
+  let smallest = 1e9, where = '';
+  for (const t of document.querySelectorAll('svg text')) {
+    if (!t.getClientRects().length) continue;                      // display: none 的那张图（另一种排法）不算
+    const m = t.getScreenCTM(), size = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
+    if (size < smallest) { smallest = size; where = t.closest('svg').getAttribute('class') + ': ' + t.textContent; }
+  }
+  const report = parent.document.createElement('pre');
+  report.id = 'layout';
+  report.textContent = JSON.stringify({width: innerWidth, scroll: document.documentElement.scrollWidth, smallest, where});
+  parent.document.body.appendChild(report);
+});
+</script>'''
+
+
+@pytest.mark.skipif(shutil.which('chromium') is None, reason='没有 chromium')
+@pytest.mark.parametrize('width', [420, 1280])
+def test_a_real_browser_lays_the_page_out_readably_at_phone_and_desktop_width(mg, tmp_path, width):
+    """抓手机上看不清、要左右滑的错误：在真的浏览器（headless Chromium）里量，420 像素宽（手机）和 1280 像素宽时，
+    页面都不比屏幕宽，所有看得见的 SVG 文字渲染出来都至少 10 像素高（图整体缩小时字也跟着缩小）。
+    量法：把网页放进一个指定宽度的 iframe（srcdoc，和外层同源），里面加一小段只给测试用的脚本，读出布局写到外层，
+    chromium --dump-dom 打印外层的 HTML。网页本身没有脚本。"""
+    page = mg.page_html(tiny_record(mg, text='isabella', n_embd=16, n_head=4, block_size=16,
+                                    step_losses=[3.3 - i / 400 for i in range(1000)])[0])
+    probe = tmp_path / 'probe.html'
+    probe.write_text(f'<!DOCTYPE html><html><body style="margin:0"><iframe style="width:{width}px;height:4000px;border:0" '
+                     f'srcdoc="{html.escape(page.replace("</body>", LAYOUT_PROBE + "</body>"), quote=True)}"></iframe></body></html>', encoding='utf-8')
+    dom = subprocess.run(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+                          f'--user-data-dir={tmp_path / "profile"}', '--window-size=1400,1000', '--dump-dom', probe.as_uri()],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, encoding='utf-8', timeout=120).stdout
+    layout = json.loads(html.unescape(re.search(r'<pre id="layout">([^<]*)</pre>', dom).group(1)))
+    assert layout['width'] == width and layout['scroll'] <= width, layout            # 不用左右滑
+    assert layout['smallest'] >= 10, layout                                           # 最小的字也有 10 像素

@@ -66,16 +66,103 @@ def test_fast_linear_equals_linear(mg):
     assert same(v1, v2) and same(g1, g2)
 
 
-def test_fast_cross_entropy_equals_cross_entropy(mg):
-    """fast_cross_entropy（整个损失一个节点）和课本的 cross_entropy 对每个目标值逐位相同、梯度差不到 1e-12，
-    目标的概率下溢成 0 时也一样：抓梯度忘了减 one-hot、值忘了把 max 加回来的错误。"""
+def test_float_cross_entropy_is_the_textbook_cross_entropy(mg):
+    """float_cross_entropy（全用普通小数，fast_doc_loss 和 fast_evaluate 都用它）和课本的 cross_entropy：值逐位相同，
+    它给的 ∂L/∂z 和课本反向传播得到的梯度差不到 1e-12，目标的概率下溢成 0 时也一样：抓梯度忘了减 one-hot、
+    值忘了把 max 加回来的错误。"""
     for scale in (3.0, 400.0):
-        def build(mg, rng, textbook):
-            z = vec(mg, rng, 6, scale)
-            ce = mg.cross_entropy if textbook else mg.fast_cross_entropy
-            return z, [ce(z, target) for target in range(6)]
-        (v1, g1), (v2, g2) = textbook_and_fast(mg, build)
-        assert v1 == v2 and close(g1, g2)
+        rng = random.Random(5)
+        z = vec(mg, rng, 6, scale)
+        for target in range(6):
+            for leaf in z:
+                leaf.grad = 0.0
+            mg.speed_tricks = False
+            loss = mg.cross_entropy(z, target)
+            loss.backward()
+            value, local = mg.float_cross_entropy([x.data for x in z], target)
+            assert value == loss.data and close(local, [x.grad for x in z])
+
+
+BIG_DOCS = ['abcdefghij', 'klmnopqrst', 'uvwxyzABCD', 'EFGHIJKLMN', 'OPQRSTUVWX', 'YZ0123456789abc', 'mk', 'q']   # 词表比 n_embd 大得多
+
+
+def big_model(mg, n_layer=1):
+    """63 个 token（62 个字符加 BOS）、n_embd=4 的模型：输出层是图里最大的一块（像成语的 4,847 个 token）。"""
+    return tiny_model(mg, n_layer=n_layer, n_embd=4, n_head=2, block_size=8, docs=BIG_DOCS)
+
+
+@pytest.mark.parametrize('make_model, doc', [(tiny_model, 'cabbac'), (tiny_model, 'a'), (big_model, 'abcdefghij'),
+                                             (big_model, 'YZ0123456789abc'), (lambda mg: big_model(mg, n_layer=2), 'mkq')],
+                         ids=['tiny', 'one_position', 'big_vocabulary', 'longer_than_block_size', 'two_layers'])
+def test_fast_doc_loss_equals_doc_loss(mg, make_model, doc):
+    """fast_doc_loss（整个名字的输出层 + 交叉熵一个节点）和课本的 doc_loss（每个位置 vocab_size 个 logits 节点、一个交叉熵
+    节点，再求平均）：损失逐位相同，每个参数（lm_head，以及经过 x 传回去的 wte、wpe 和各层）的梯度差不到 1e-12。
+    抓 ∂S/∂W 的行列弄反、忘了对位置求和、∂S/∂x 漏了、孩子和局部导数对不上、长名字没截断、平均时除错了数的错误。"""
+    results = []
+    for fast in (False, True):
+        mg.speed_tricks = False
+        tok, state = make_model(mg)
+        loss = (mg.fast_doc_loss if fast else mg.doc_loss)(state, tok.encode(doc))
+        loss.backward()
+        results.append((loss.data, [p.grad for p in mg.flatten(state)]))
+    (loss1, grads1), (loss2, grads2) = results
+    assert same([loss2], [loss1]) and close(grads2, grads1) and any(grads2)
+
+
+def test_without_head_hands_back_the_final_vector(mg):
+    """把 lm_head 换成单位矩阵后，gpt() 交出的就是最后的向量 x：再乘以真的 lm_head，和 gpt() 给的 logits 逐位相同，
+    KV 缓存也一样。抓单位矩阵写错（行列不对、不是 1.0）而让 x 变了的错误。"""
+    mg.speed_tricks = True
+    tok, state = big_model(mg, n_layer=2)
+    tokens, results = tok.encode('mkq'), []
+    for body in (state, mg.without_head(state)):
+        keys, values = [[] for _ in range(mg.n_layer)], [[] for _ in range(mg.n_layer)]
+        outs = [mg.gpt(body, tokens[pos], pos, keys, values) for pos in range(len(tokens) - 1)]
+        outs = outs if body is state else [mg.linear(x, state['lm_head']) for x in outs]
+        results.append(([[z.data for z in out] for out in outs], [[v.data for vec in layer for v in vec] for layer in keys + values]))
+    assert results[0] == results[1]
+
+
+def test_fast_doc_loss_makes_one_node_for_the_output_layer(mg):
+    """融合节点的孩子正好是 lm_head 的每个参数一次、每个位置的 x 一次；图里少了几乎全部 logits 节点和它们的边：
+    抓融合节点没有真正省下节点（数照样对，只是慢）、把 W 的边按位置重复了的错误。"""
+    mg.speed_tricks = True
+    tok, state = big_model(mg)
+    tokens = tok.encode('abcdefghij')
+    n = min(mg.block_size, len(tokens) - 1)
+    loss = mg.fast_doc_loss(state, tokens)
+    (fused,) = loss._children
+    assert len(fused._children) == tok.vocab_size * mg.n_embd + n * mg.n_embd
+    assert {id(c) for c in fused._children} >= {id(p) for row in state['lm_head'] for p in row}
+    losses = mg.doc_losses(state, tokens)
+    (nodes_fused, edges_fused), (nodes_old, edges_old) = graph_size(loss), graph_size((1 / len(losses)) * sum(losses))
+    assert nodes_old - nodes_fused >= n * tok.vocab_size and edges_old - edges_fused >= n * tok.vocab_size * mg.n_embd
+
+
+def test_fast_evaluate_builds_no_output_layer_nodes(mg, monkeypatch):
+    """fast_evaluate 的输出层用普通小数算：lm_head 从来不被送进 fast_linear，也不调用 cross_entropy；结果和课本的 evaluate
+    差不到 1e-12（大词表、有相同开头和比上下文长的名字）。"""
+    tok, state = big_model(mg)
+    docs = BIG_DOCS + ['abcdefghiz', 'abc', 'mk']
+    mg.speed_tricks = False
+    textbook = mg.evaluate(state, docs, tok)
+    seen, real_linear = [], mg.fast_linear
+    monkeypatch.setattr(mg, 'fast_linear', lambda x, w: seen.append(w is state['lm_head']) or real_linear(x, w))
+    monkeypatch.setattr(mg, 'cross_entropy', lambda *args: pytest.fail('evaluate 不该再建交叉熵节点'))
+    mg.speed_tricks = True
+    fast = mg.evaluate(state, docs, tok)
+    assert seen and not any(seen) and close([fast], [textbook])
+
+
+def test_training_with_and_without_tricks_gives_the_same_losses(mg):
+    """大词表的小模型训练 6 步（doc_loss → backward → Adam）：speed_tricks 开和关，第 1 步的损失逐位相同，之后差不到 1e-12：
+    抓只有连起来训练时才露出来的错误（例如梯度没传到 x 之前的参数，几步之后损失才分开）。"""
+    runs = []
+    for speed_tricks in (True, False):
+        mg.speed_tricks = speed_tricks
+        tok, state = big_model(mg)
+        runs.append([loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), BIG_DOCS + TINY_DOCS, tok, 6)])
+    assert same(runs[0][:1], runs[1][:1]) and close(runs[0], runs[1])
 
 
 def test_fast_mlp_equals_mlp_and_leaves_out_the_off_units(mg):
@@ -206,8 +293,9 @@ def call_lesson_function(mg, name):
         mg.dot(x, x)
     elif name == 'fast_linear':
         mg.linear(x, w)
-    elif name == 'fast_cross_entropy':
-        mg.cross_entropy(x, 1)
+    elif name == 'fast_doc_loss':
+        tok, state = tiny_model(mg)
+        mg.doc_loss(state, tok.encode('abcab'))
     elif name == 'fast_mlp':
         mg.mlp(x, w, [[mg.Value(1.0)] * 8] * 2)
     elif name == 'fast_evaluate':
@@ -219,7 +307,7 @@ def call_lesson_function(mg, name):
         mg.Adam(x).step(0.01)
 
 
-TWINS = ['fast_dot', 'fast_linear', 'fast_cross_entropy', 'fast_mlp', 'fast_evaluate',
+TWINS = ['fast_dot', 'fast_linear', 'fast_doc_loss', 'fast_mlp', 'fast_evaluate',
          'fast_backward', 'fast_adam_step']
 
 

@@ -1,12 +1,10 @@
-"""第 1、2、6、7 节：参考数字、手算的 Adam、分词器、数据划分、评估、采样、可复现性。"""
-import hashlib
+"""第 6 节：训练。参考数字、交叉熵、长名字、手算的 Adam、学习率计划、评估、可复现性，以及发散的训练。"""
 import math
-import os
 import random
 
 import pytest
 
-from conftest import NAMES, ROOT, TINY_DOCS, default_start, tiny_model, train_steps
+from conftest import NAMES, SMALL, TINY_DOCS, assert_clean_failure, default_start, run_main, tiny_model, train_steps, values
 
 
 @pytest.mark.parametrize('speed_tricks', [True, False])
@@ -18,29 +16,57 @@ def test_first_three_steps_match_the_reference(mg, speed_tricks):
     assert [round(x, 4) for x in losses] == [3.3285, 3.3620, 3.3243]
 
 
-def test_split_holds_out_the_last_200_shuffled_names(mg):
-    """按种子打乱后，最后 200 个名字是留出集、其余是训练集，两边没有重叠，词表是 26 个字母加 BOS：
-    抓留出集和训练集重叠一行（那个名字既拿来训练又拿来验证）的错误。"""
-    docs = mg.load_docs(os.path.join(ROOT, 'input.txt'))
-    random.seed(mg.seed)
-    shuffled = list(docs)
-    random.shuffle(shuffled)
-    random.seed(mg.seed)
-    train_docs, val_docs = mg.split_docs(docs)
-    assert val_docs == shuffled[-200:] and train_docs == shuffled[:-200]
-    assert not set(train_docs) & set(val_docs)
-    assert mg.Tokenizer(docs).vocab_size == 27
+# ---------------------------------------------------------------------------
+# 交叉熵和每个名字的损失
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_cross_entropy_is_minus_log_p_and_its_gradient_is_p_minus_onehot(mg, speed_tricks):
+    """交叉熵的值是 -ln p_target，对 logits 的梯度正好是 p - one-hot（p 按 softmax 手算）：
+    抓值的符号反了、梯度忘了减 one-hot、忘了把减掉的最大值加回来的错误。"""
+    mg.speed_tricks = speed_tricks
+    z = (1.0, 2.0, 0.5)
+    total = sum(math.exp(zi) for zi in z)
+    p = [math.exp(zi) / total for zi in z]
+    for target in range(3):
+        logits = values(mg, z)
+        loss = mg.cross_entropy(logits, target)
+        loss.backward()
+        assert loss.data == pytest.approx(-math.log(p[target]), rel=1e-14)
+        onehot = [1.0 if j == target else 0.0 for j in range(3)]
+        assert [v.grad for v in logits] == pytest.approx([pj - oj for pj, oj in zip(p, onehot)], abs=1e-15)
 
 
-def test_small_files_hold_out_a_tenth(mg):
-    """数据少时留出集最多占十分之一（50 行留 5 行），只有一行时不留：抓小文件被留出太多、甚至一行训练数据都不剩的错误。"""
-    random.seed(0)
-    docs = [f'name{i}' for i in range(50)]
-    train_docs, val_docs = mg.split_docs(docs)
-    assert (len(train_docs), len(val_docs)) == (45, 5)
-    random.seed(0)
-    assert mg.split_docs(['solo']) == (['solo'], [])
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_cross_entropy_survives_tiny_probabilities(mg, speed_tricks):
+    """目标的概率小到 e^-805（当作浮点数会下溢成 0）时，交叉熵要给出损失 805 和正确的梯度：
+    抓先算 softmax 再取 -ln p 的写法（ln 0 会出错），以及忘了把最大值加回来的错误。"""
+    mg.speed_tricks = speed_tricks
+    logits = values(mg, [800.0, 0.0, -5.0])
+    loss = mg.cross_entropy(logits, 2)          # p_target = e^-805：当作概率会下溢成 0
+    loss.backward()
+    assert [loss.data] + [v.grad for v in logits] == pytest.approx([805.0, 1.0, 0.0, -1.0])
 
+
+@pytest.mark.parametrize('speed_tricks', [False, True])
+def test_long_names_are_cut_to_block_size(mg, speed_tricks):
+    """比上下文长的名字只用前 block_size 个位置，能训练也能评估：
+    抓长名字没截到 block_size（位置超出 wpe 的行数而报错）这类只在长名字上出现的错误。"""
+    mg.speed_tricks = speed_tricks
+    mg.n_layer, mg.n_embd, mg.n_head, mg.block_size = 1, 4, 1, 4
+    random.seed(1)
+    docs = ['ab', 'abc', 'abcdefgh']            # 3、4、9 个位置
+    tok = mg.Tokenizer(docs)
+    state = mg.init_params(tok.vocab_size)
+    assert [len(mg.doc_losses(state, tok.encode(doc))) for doc in docs] == [3, 4, 4]
+    losses = [loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), docs[::-1], tok, 1)]
+    assert len(losses) == 1 and 0 < losses[0] < 10
+    assert 0 < mg.evaluate(state, docs, tok) < 10
+
+
+# ---------------------------------------------------------------------------
+# Adam 和学习率计划
+# ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('speed_tricks', [False, True])
 def test_adam_first_two_updates_by_hand(mg, speed_tricks):
@@ -69,81 +95,6 @@ def test_adam_first_two_updates_by_hand(mg, speed_tricks):
                                    rel=1e-12)
 
 
-def test_tokenizer_round_trip(mg):
-    """分词器：字符排好序依次编号，BOS 排在最后；编码两头各加一个 BOS，解码得回原来的名字：
-    抓 BOS 的编号和某个字符撞车、解码时没去掉 BOS 这类错误。"""
-    tok = mg.Tokenizer(['emma', 'olivia', 'zoe'])
-    assert tok.chars == sorted(set('emmaoliviazoe'))
-    assert tok.bos == len(tok.chars) and tok.vocab_size == len(tok.chars) + 1
-    ids = tok.encode('mia')
-    assert ids[0] == ids[-1] == tok.bos
-    assert tok.decode(ids) == 'mia'
-    for doc in ('emma', 'olivia', 'zoe', 'ame'):
-        assert tok.decode(tok.encode(doc)) == doc
-
-
-def fake_gpt(mg, favourite, calls=None):
-    """一个替身模型：永远给某一个 token 远高于其他的分数；calls 记下它被调用了几次。"""
-    def gpt(state, token_id, pos_id, keys, values, attention=None):
-        if calls is not None:
-            calls.append(pos_id)
-        return [mg.Value(30.0 if i == favourite else 0.0) for i in range(4)]
-    return gpt
-
-
-def test_sampling_stops_at_bos(mg, monkeypatch):
-    """抓“抽到 BOS 不停下”的错误：模型第一步就说结束，就只问它一次。"""
-    tok = mg.Tokenizer(['abc'])
-    calls = []
-    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.bos, calls))
-    random.seed(0)
-    assert mg.sample_name(None, tok) == ''
-    assert calls == [0]
-
-
-def test_sampling_stops_at_block_size(mg, monkeypatch):
-    """编出的名字最长 block_size 个字符：抓到了上下文的尽头还接着抽的错误（位置会超出 wpe 的行数）。"""
-    tok = mg.Tokenizer(['abc'])
-    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.char_to_id['b']))
-    mg.block_size = 7
-    random.seed(0)
-    assert mg.sample_name(None, tok) == 'b' * 7
-
-
-def test_prompt_is_copied_and_draws_no_random_numbers(mg, monkeypatch):
-    """给定的开头照抄，模型从它后面接着写，每个新字符只抽一次随机数：抓开头的字符也抽了随机数（同一个种子下，
-    有开头和没开头编出的名字就对不上）、开头被丢掉的错误。"""
-    tok = mg.Tokenizer(['abc'])
-    calls = []
-    monkeypatch.setattr(mg, 'gpt', fake_gpt(mg, tok.char_to_id['c'], calls))
-    mg.block_size = 5
-    random.seed(0)
-    assert mg.sample_name(None, tok, start='ab') == 'abccc'
-    assert calls == [0, 1, 2, 3, 4]
-    after = random.getstate()
-    random.seed(0)
-    for _ in range(3):                           # 三个新字符，各抽一次
-        random.random()
-    assert random.getstate() == after
-
-
-def test_temperature_divides_the_logits(mg, monkeypatch):
-    """抓“温度乘上去而不是除”的错误：抽样用的概率必须是 softmax(z / T)。"""
-    tok = mg.Tokenizer(['abc'])
-    logits = [2.0, 1.0, 0.0, -1.0]
-    monkeypatch.setattr(mg, 'gpt', lambda *args, **kw: [mg.Value(z) for z in logits])
-    seen = []
-
-    def choices(population, weights):
-        seen.append(list(weights))
-        return [tok.bos]
-    monkeypatch.setattr(mg.random, 'choices', choices)
-    mg.temperature = 0.5
-    mg.sample_name(None, tok)
-    exps = [math.exp(z / 0.5) for z in logits]
-    assert seen[0] == pytest.approx([e / sum(exps) for e in exps], rel=1e-12)
-
-
 def test_learning_rate_falls_linearly_to_one_step_above_zero(mg):
     """抓学习率日程差一步的错误：第 1 步正好是 learning_rate，最后一步是它的 1/steps。"""
     mg.n_embd, mg.n_head, mg.learning_rate = 8, 2, 0.01
@@ -154,24 +105,9 @@ def test_learning_rate_falls_linearly_to_one_step_above_zero(mg):
     assert rates == pytest.approx([0.01, 0.0075, 0.005, 0.0025], rel=1e-15)
 
 
-def small_run(mg, seed):
-    mg.seed, mg.num_steps, mg.n_embd, mg.n_head = seed, 5, 8, 2
-    random.seed(seed)
-    docs = NAMES[:12]
-    train_docs, val_docs = mg.split_docs(docs)
-    tok = mg.Tokenizer(docs)
-    state = mg.init_params(tok.vocab_size)
-    losses = [loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps)]
-    return losses, mg.evaluate(state, val_docs, tok), [mg.sample_name(state, tok) for _ in range(5)]
-
-
-def test_same_seed_same_output(mg):
-    """同一个种子跑两次，训练损失、留出集损失和编出的名字都相同，换一个种子就不同：
-    抓结果里混进不受 random.seed 控制的随机性（例如另一个没设种子的随机数生成器）的错误。"""
-    first = small_run(mg, 3)
-    assert small_run(mg, 3) == first
-    assert small_run(mg, 4) != first
-
+# ---------------------------------------------------------------------------
+# 评估和可复现性
+# ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('speed_tricks', [False, True])
 def test_evaluate_averages_over_positions(mg, speed_tricks):
@@ -200,14 +136,27 @@ def test_evaluation_consumes_no_random_numbers(mg, speed_tricks):
     assert random.getstate() == before
 
 
-def test_shipped_input_txt():
-    """自带的 input.txt 没被改过（SHA-256 不变）：29910 个互不相同的名字，只有小写字母，以一个换行结尾。
-    抓数据文件被编辑器悄悄改动（换行符、编码、多了空行）、参考数字因此对不上的错误。"""
-    with open(os.path.join(ROOT, 'input.txt'), 'rb') as f:
-        raw = f.read()
-    assert hashlib.sha256(raw).hexdigest() == '3b20b43df36ec7ee9c90f8ea2c6f1a5310ad2a8608b06f5208edbbf544f26c35'
-    names = raw.decode('ascii').split('\n')
-    assert names[-1] == ''                       # 最后有一个换行
-    names = names[:-1]
-    assert len(names) == 29910 == len(set(names))
-    assert all(name and set(name) <= set('abcdefghijklmnopqrstuvwxyz') for name in names)
+def small_run(mg, seed):
+    mg.seed, mg.num_steps, mg.n_embd, mg.n_head = seed, 5, 8, 2
+    random.seed(seed)
+    docs = NAMES[:12]
+    train_docs, val_docs = mg.split_docs(docs)
+    tok = mg.Tokenizer(docs)
+    state = mg.init_params(tok.vocab_size)
+    losses = [loss for _, loss, _ in mg.train(state, mg.Adam(mg.flatten(state)), train_docs, tok, mg.num_steps)]
+    return losses, mg.evaluate(state, val_docs, tok), [tok.decode(mg.sample_name(state, tok)) for _ in range(5)]
+
+
+def test_same_seed_same_output(mg):
+    """同一个种子跑两次，训练损失、留出集损失和编出的名字都相同，换一个种子就不同：
+    抓结果里混进不受 random.seed 控制的随机性（例如另一个没设种子的随机数生成器）的错误。"""
+    first = small_run(mg, 3)
+    assert small_run(mg, 3) == first
+    assert small_run(mg, 4) != first
+
+
+def test_diverging_training_stops_with_a_clear_message(data):
+    """抓不检查 loss 是否有限、让发散的训练默默跑下去（或者带着回溯崩掉）的错误：学习率 1e300 时退出码 1，
+    说明里有“发散”和 learning_rate。"""
+    result = run_main(f'--input_path={data}', '--learning_rate=1e300', '--num_steps=50', *SMALL)
+    assert_clean_failure(result, 1, '发散', 'learning_rate')
