@@ -462,6 +462,23 @@ def sample_name(state, tokenizer, start=''):
     return tokens[1:]                        # 有 block_size 个，就是到了长度上限还没抽到 BOS
 
 
+def explain_text(state, tokenizer, text):
+    """采样是按概率抽一个；这里不抽，把 BOS + text 逐个位置喂给模型，记下整个概率分布和每个注意力头的权重，看模型在想什么
+    （第 11、12 节把它们打印、画出来）。predictions[pos] = (softmax(logits) 的概率列表（温度 1）, 真实的下一个 token)；
+    attention[pos] 按层、按头列出这个位置的注意力权重。概率不是有限的数（参数大得溢出了）时抛出 ValueError。"""
+    tokens = tokenizer.encode(text)
+    keys, values = [[] for _ in range(n_layer)], [[] for _ in range(n_layer)]    # KV 缓存，同 doc_losses
+    predictions, attention = [], []
+    for pos in range(min(block_size, len(tokens) - 1)):                          # 太长时只看前 block_size 个位置
+        weights = []
+        logits = gpt(state, tokens[pos], pos, keys, values, attention=weights)
+        predictions.append(([p.data for p in softmax(logits)], tokens[pos + 1]))
+        attention.append(weights)
+    if not all(math.isfinite(p) for probs, _ in predictions for p in probs):
+        raise ValueError('概率不是有限的数')
+    return {'text': text, 'tokens': tokens[:len(predictions) + 1], 'cut': len(tokens) - 1 > block_size, 'predictions': predictions, 'attention': attention}
+
+
 def label_samples(samples, tokenizer, train_docs, val_docs):
     """每个样本（sample_name 给的 token 编号）的文字和来历：训练集里有 / 留出集里有（真实存在，但模型从没见过）/ 新的；
     有 block_size 个 token 还没结束的标为“被截断”，重复的标出来。返回 [(文字, 标签), ...]。"""
@@ -985,12 +1002,15 @@ def keep_backup(path):
 def folder_lock(folder):
     """同一时刻，一个文件夹里只有一个 microGPT 在换文件：两次运行同时往同一个路径存模型，后存的那个会读到先存的
     那个，再决定要不要留备份，更好的模型就不会丢。用 fcntl.flock 锁住文件夹（POSIX 才有；Windows 上不加锁）。"""
-    fd = os.open(folder, os.O_RDONLY) if fcntl else None
+    if not fcntl:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        fd is None or fcntl.flock(fd, fcntl.LOCK_EX)     # 别的 microGPT 正在这里换文件时，等它换完
+        fcntl.flock(fd, fcntl.LOCK_EX)     # 别的 microGPT 正在这里换文件时，等它换完
         yield
     finally:
-        fd is None or os.close(fd)         # 关掉文件描述符，锁也就放开了
+        os.close(fd)                       # 关掉文件描述符，锁也就放开了
 
 
 def replace_file(setting, text, why_keep):
@@ -1027,19 +1047,19 @@ def save_model(state, optimizer, record):
     except OSError as e:
         raise UserError(f'保存模型到 {shown_path(script_dir_path(save_path))} 失败（{e.strerror}）。原来在那里的文件没有被改动。', 1) from None
     stopping['saved'] = True
-    say(f'\n模型已保存到 {shown_path(target)}' + ('，替换了原来的模型文件。' if why == '' else '。'))
-    if backup:
-        say_restore(backup, target, why)
+    say_saved('模型', target, backup, why)
     data_arg = f' --input_path={quoted(script_dir_path(input_path))}' if record['settings']['input_path'][1] == 'cli' else ''
     say('下次可以用这条命令读回它直接采样：')
     print(f'  {command_prefix()} --load_path={quoted(target)}{data_arg} --num_steps=0')
 
 
-def say_restore(backup, target, why):
-    """告诉你原来的文件留在了哪里、为什么留，以及一条照抄就能换回来的命令。"""
-    say(f'原来那里的文件已另存为 {shown_path(backup)}（{why}）。')
-    say('想换回来，运行：')
-    print(f'  {"move" if os.name == "nt" else "mv"} {quoted(backup)} {quoted(target)}')
+def say_saved(what, target, backup, why, note='。'):
+    """说存到了哪里；原来那里的文件留了备份的话，说留在哪里、为什么，再给一条照抄就能换回来的命令。"""
+    say(f'\n{what}已保存到 {shown_path(target)}' + ('，替换了原来的文件。' if why == '' else note))
+    if backup:
+        say(f'原来那里的文件已另存为 {shown_path(backup)}（{why}）。')
+        say('想换回来，运行：')
+        print(f'  {"move" if os.name == "nt" else "mv"} {quoted(backup)} {quoted(target)}')
 
 
 # =============================================================================
@@ -1049,27 +1069,10 @@ def say_restore(backup, target, why):
 # 训练时损失怎么下降，以及它比几个简单的对照好多少。这些都只读模型，不改参数，也不消耗随机数。
 # 算出的数都记进这次运行的 record（第 13 节）；终端的报告和网页（第 12 节）读的是同一份 record，所以两边的数相同。
 
-def explain_record(state, tokenizer, text):
-    """把 BOS + text 过一遍模型，记下每个位置的预测和注意力（一次运行只解读一次：终端的 --explain 和网页读的
-    都是这份结果）。predictions[pos] = (概率列表, 真实的下一个 token)，概率就是 softmax(logits)（温度 1）；
-    attention[pos] 按层、按头列出这个位置的注意力权重，正是前向计算里用的那些数。概率不是有限的数时抛出 ValueError。"""
-    tokens = tokenizer.encode(text)
-    keys, values = [[] for _ in range(n_layer)], [[] for _ in range(n_layer)]    # KV 缓存，同 doc_losses
-    predictions, attention = [], []
-    for pos in range(min(block_size, len(tokens) - 1)):                          # 太长时只看前 block_size 个位置
-        weights = []
-        logits = gpt(state, tokens[pos], pos, keys, values, attention=weights)
-        predictions.append(([p.data for p in softmax(logits)], tokens[pos + 1]))
-        attention.append(weights)
-    if not all(math.isfinite(p) for probs, _ in predictions for p in probs):
-        raise ValueError('概率不是有限的数')            # 参数大得溢出了；主程序会说明该怪谁
-    return {'text': text, 'tokens': tokens[:len(predictions) + 1], 'cut': len(tokens) - 1 > block_size, 'names': token_names(tokenizer), 'predictions': predictions, 'attention': attention}
-
-
-def explain_report(ex, width=80):
+def explain_report(ex, names, width=80):
     """--explain 打印的内容（一组文字行）：逐位置的预测，然后每层每个头的注意力表。表和横条不超过 width 列；
-    说明文字由打印它的人按终端宽度折行。ex 是 explain_record 的结果。"""
-    names, tokens, predictions = ex['names'], ex['tokens'], ex['predictions']
+    说明文字由打印它的人按终端宽度折行。ex 是第 7 节 explain_text 的结果，names 是每个 token 的显示名（token_names）。"""
+    tokens, predictions = ex['tokens'], ex['predictions']
     name_width = max(2, max(map(display_width, names)))        # BPE 的半个字显示成 <e4 b8>，比一个字宽
     lines = [f'模型怎么读 {visible(repr(ex["text"]))}（“{names[-1]}”代表 BOS：开头是“开始”，最后是“结束”）：']
     if ex['cut']:
@@ -1344,7 +1347,7 @@ def explain_section(record):
     out = '<section id="explain"><h2>3. 模型内部：它怎么读一段文字</h2>'
     if not ex:
         return out + '<p>这次没有要解读的文字（没有给 --explain，或者没有留出集），跳过这一部分。</p></section>'
-    names, tokens, predictions = ex['names'], ex['tokens'], ex['predictions']      # names[-1] 是 BOS
+    names, tokens, predictions = record['model']['tokens'], ex['tokens'], ex['predictions']      # names[-1] 是 BOS
     cards = ''
     for pos, (probs, target) in enumerate(predictions):
         rank, seen = 1 + sum(1 for p in probs if p > probs[target]), ''.join(names[t] for t in tokens[:pos + 1])
@@ -1630,9 +1633,7 @@ def page_html(record):
 def save_page(record):
     """把网页写到 html_path（照第 10 节的规矩：那里的文件不是本程序画的、或画好以后被改过，就先留一份备份）。"""
     target, backup, why = replace_file('html_path', page_html(record), lambda path: not is_our_page(path) and '它不是本程序画的网页，或者画好以后被改过')
-    say(f'\n网页已保存到 {shown_path(target)}：用浏览器打开它，可以看到这次运行的图。')
-    if backup:
-        say_restore(backup, target, why)
+    say_saved('网页', target, backup, why, '：用浏览器打开它，可以看到这次运行的图。')
 
 
 def is_our_page(path):
@@ -1942,8 +1943,8 @@ def on_stop_signal(signum, frame):
     别的时候收到，或者收到第二次，就立即退出（main 会说模型有没有保存）。"""
     if stopping['phase'] and not stopping['asked']:
         stopping['asked'] = stopping['phase']
-        then = '这一步做完就停止训练，然后照常评估、保存和采样' if stopping['phase'] == 'training' else '先把模型存好，然后停止'
-        say(f'收到 Ctrl-C（或终止信号）：{then}。再按一次 Ctrl-C 立即退出，但那样模型不会保存。', file=sys.stderr)
+        say('收到 Ctrl-C（或终止信号）：' + ('这一步做完就停止训练，然后照常评估、保存和采样' if stopping['phase'] == 'training' else '先把模型存好，然后停止')
+            + '。再按一次 Ctrl-C 立即退出，但那样模型不会保存。', file=sys.stderr)
     else:
         # 从此不再理会：退出的路上再按 Ctrl-C，也不会打断退出、打印回溯。用一个什么都不做的函数而不是 SIG_IGN：
         # 已经到了、还没轮到处理的信号遇上 SIG_IGN，Python 会打印一段“Signal 2 ignored due to race condition”
@@ -1958,19 +1959,16 @@ def read_text(path, what, setting):
     """读一个 UTF-8 文本文件（数据或模型文件）。任何问题都变成一句能照着改的中文说明（退出码 1）。"""
     shown = shown_path(path)
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):  # 文件夹；管道 (FIFO)、/dev/zero 这样的设备：读它会一直等、或永远读不完
-            kind = '一个文件夹' if stat.S_ISDIR(info.st_mode) else '管道或设备，不是普通文件（读它可能永远等不到结尾）'
-            raise UserError(f'{shown} 是{kind}，不是{what}。请用 --{setting}=文件路径 指定一个普通的文本文件。', 1)
+        mode = os.stat(path).st_mode        # 文件夹；管道 (FIFO)、/dev/zero 这样的设备：读它会一直等、或永远读不完
+        if not stat.S_ISREG(mode):
+            raise UserError(f'{shown} 是{"一个文件夹" if stat.S_ISDIR(mode) else "管道或设备，不是普通文件（读它可能永远等不到结尾）"}，不是{what}。请用 --{setting}=文件路径 指定一个普通的文本文件。', 1)
         with open(path, 'rb') as f:
             raw = f.read()
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            raise UserError(f'找不到{what} {visible(os.path.basename(path))}（找的是文件夹 {shown_path(os.path.dirname(path))}）。请确认文件存在，或者用 --{setting}=文件路径 指定另一个文件。', 1) from None
-        raise UserError(f'无法读取{what} {shown}（{e.strerror}）。请检查路径和权限，或换一个文件。', 1) from None   # 没有权限、路径太长……
+    except OSError as e:                    # 找不到；或者别的原因（没有权限、路径太长……）：照实说
+        raise UserError(f'找不到{what} {visible(os.path.basename(path))}（找的是文件夹 {shown_path(os.path.dirname(path))}）。请确认文件存在，或者用 --{setting}=文件路径 指定另一个文件。'
+                        if e.errno == errno.ENOENT else f'无法读取{what} {shown}（{e.strerror}）。请检查路径和权限，或换一个文件。', 1) from None
     if raw.startswith((b'\xff\xfe', b'\xfe\xff')) or b'\0' in raw:   # UTF-16/32 的文字里几乎总有 NUL 字节
-        nul_only = not raw.strip(b'\0')
-        raise UserError(f'{shown} 里只有 NUL 字节（0x00），没有文字。请换一个文本文件。' if nul_only else f'{what} {shown} 里有 NUL 字节（或 UTF-16 的 BOM）：它像是 UTF-16 或 UTF-32 编码的文字，也可能根本不是文本文件。是文字的话，请在编辑器里“另存为”，编码选 UTF-8。', 1)
+        raise UserError(f'{shown} 里只有 NUL 字节（0x00），没有文字。请换一个文本文件。' if not raw.strip(b'\0') else f'{what} {shown} 里有 NUL 字节（或 UTF-16 的 BOM）：它像是 UTF-16 或 UTF-32 编码的文字，也可能根本不是文本文件。是文字的话，请在编辑器里“另存为”，编码选 UTF-8。', 1)
     try:
         return raw.decode('utf-8-sig')     # utf-8-sig：文件开头若有 BOM（Windows 记事本“UTF-8 带 BOM”会写入）就去掉，没有也照常读
     except UnicodeDecodeError as e:
@@ -2088,15 +2086,12 @@ def print_report(record, train_docs, val_docs):
         say(f'\n没有留出验证集（val_size={val_size}、数据不到 10 行，或数据不合读回模型的词表），跳过验证损失。')
         return training_exploded(record) and say(f'提醒：最后 10% 步的训练损失远大于均匀乱猜的 {losses["uniform"]:.2f}：训练“爆炸”了。请把 learning_rate 调小（现在是 {learning_rate}）。')
     rows = loss_rows(record)
-    print('\n留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失）：')
+    print('\n留出验证集上的平均损失（每个 token 位置；困惑度 = e^损失，相当于模型每一步在几个 token 里犹豫）：')
     for label, value in rows:
         print(f'  {pad(label, max(display_width(label) for label, _ in rows) + 2)}{loss_text(value)}   困惑度 {number_label(perplexity(value), 1)}')
     say(f'每个字符的损失：{loss_text(losses["per_char"])}（不同的分词器之间比这个数：一个 token 可能是几个字，也可能是半个字；'
         + ('字符级分词里一个 token 就是一个字符，它和上表的“训练后”相同）。' if record['model']['tokenizer'].get('vocabulary') else '见第 9 节的 chars_per_position）。'))
-    ppl = perplexity(losses['after'])
-    if ppl <= vocab_size:
-        say(f'困惑度 {ppl:.1f}：相当于模型每一步在约 {ppl:.0f} 个 token 里犹豫（均匀猜测是在全部 {vocab_size} 个里犹豫）。')
-    elif math.isinf(ppl):
+    if math.isinf(perplexity(losses['after'])):
         say('困惑度 inf：损失太大，e^损失超出了小数能表示的范围（约 1.8e308），只好写成无穷大 inf。')
     for note in diagnose(losses['before'], losses['after'], len(step_losses), train_docs, val_docs, vocab_size):
         say('提醒：' + note)
@@ -2204,13 +2199,13 @@ def run(argv):
     try:                                              # 7. 采样；11. 解读一段文字（只解读一次，终端和网页都用它）
         samples = slow('采样', lambda: [sample_name(state, tokenizer, prompt) for _ in range(num_samples)])
         explained = explain or (val_docs[0] if html_path and val_docs else '')   # 网页总要解读一个名字
-        record['explain'] = explain_record(state, tokenizer, explained) if explained else None
+        record['explain'] = explain_text(state, tokenizer, explained) if explained else None
     except ValueError:                                # 概率不是有限的数：该怪训练、初始参数，还是读回的模型文件
         raise UserError(f'模型算出的概率不是有限的数（参数大得溢出了），没法采样或解读。{why_not_finite(record)}', 1) from None
     record['samples'] = [(text, label + byte_note(tokenizer, text)) for text, label in label_samples(samples, tokenizer, train_docs, val_docs)]
     if samples:
         print_samples(record['samples'])
-    for line in [''] + explain_report(record['explain'], min(80, terminal_width() - 1)) if explain else []:
+    for line in [''] + explain_report(record['explain'], record['model']['tokens'], min(80, terminal_width() - 1)) if explain else []:
         say(line, indent='    ')
     if html_path:                                     # 12. 网页
         save_page(record)

@@ -21,7 +21,7 @@ LETTERS = ['abcdefghijklmnopqrstuvwxyz', 'emma', 'ella']
 
 def tiny_record(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block_size=8, step_losses=None, seed=3, tok=None):
     """像 run() 那样填好一份 record：一个没训练的小模型（权重放大 5 倍，预测和注意力才不均匀），解读用的是
-    mg.explain_record（终端的 --explain 用的也是它）；“训练后”的嵌入是把训练前的挪一挪（不抽随机数）。
+    mg.explain_text（终端的 --explain 用的也是它）；“训练后”的嵌入是把训练前的挪一挪（不抽随机数）。
     num_steps 当作命令行上给的。返回 (record, state, tokenizer)。"""
     mg.n_layer, mg.n_head, mg.n_embd, mg.block_size = n_layer, n_head, n_embd, block_size
     random.seed(seed)
@@ -41,7 +41,7 @@ def tiny_record(mg, docs=DOCS, text='emma', n_layer=1, n_head=2, n_embd=8, block
         'losses': {'before': 3.25, 'after': 2.5, 'uniform': math.log(tok.vocab_size), 'bigram': 2.6, 'per_char': 2.5},
         'step_losses': [3.3, 3.1, 2.9, 2.95, 2.7, 2.6] if step_losses is None else step_losses,
         'samples': [('emma', '训练集里有'), ('ella', '留出集里有'), ('emmala', '新'), ('', '第一步就抽到了 BOS'), ('emma', '训练集里有（重复）')],
-        'explain': None if text is None else mg.explain_record(state, tok, text),
+        'explain': None if text is None else mg.explain_text(state, tok, text),
         'embeddings': {'before': before, 'after': [[x + 0.3 * math.sin(3 * i + j) for j, x in enumerate(row)] for i, row in enumerate(before)]},
     }
     return record, state, tok
@@ -143,7 +143,7 @@ def test_top5_percentages_are_the_numbers_explain_prints(mg):
     真实的下一个字符没有标出来、它的排名算错了的错误。必须和终端 explain_report 打印的前 5 名和排名逐字相同。"""
     info, state, tok = tiny_record(mg, text='isabella')
     page = mg.page_html(info)
-    report = '\n'.join(mg.explain_report(info['explain']))
+    report = '\n'.join(mg.explain_report(info['explain'], info['model']['tokens']))
     terminal = re.findall(r'^    (\S+) +(\d+\.\d)% ', report, flags=re.M)
     shown = bar_rows(page)
     assert [row for rows in shown for row in rows] == terminal

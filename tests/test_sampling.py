@@ -139,7 +139,7 @@ def test_sampling_with_a_prompt_draws_once_per_new_character(mg, monkeypatch):
             ended_by_bos = len(sample) < mg.block_size
             assert len(calls) == len(sample) - len(prompt) + ended_by_bos
             lengths.add(len(sample) - len(prompt))
-        predictions = mg.explain_record(state, tok, prompt)['predictions']
+        predictions = mg.explain_text(state, tok, prompt)['predictions']
         assert calls[0] == pytest.approx(predictions[-1][0], abs=1e-12)   # 第一次抽：就在 prompt 之后
     assert len(lengths) > 2                                       # 上面的检查见过好几种样本长度
     monkeypatch.undo()
