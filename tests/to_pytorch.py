@@ -1,6 +1,6 @@
 """把脚本存的模型搬进 PyTorch（可选；项目里只有这个文件用 torch）。
 
-    python tests/to_pytorch.py m.json                      # 读模型文件，比较留出集损失，编几个名字
+    python tests/to_pytorch.py m.json                      # 读模型文件，比较留出集损失，编几个样本
     python tests/to_pytorch.py m.json --steps=200          # 再用 torch.optim.Adam 接着训练 200 步
     python tests/to_pytorch.py m.json --steps=200 --save_path=m2.json   # 存成脚本能读回的模型文件
     python tests/to_pytorch.py --help
@@ -8,8 +8,8 @@
 第 4–5 节的模型在这里写成一个约 60 行的 PyTorch 模块 GPT，名字和脚本一一对应（wte、wpe、lm_head、
 layer0.attn_wq……，rmsnorm、linear、mlp）。全程用 float64（和 Python 的 float 一样），所以 PyTorch 算出的
 留出集损失和模型文件里记录的（脚本算的）只差最后几位的舍入；在显卡上（--device=cuda）也是 float64。
-模型以外的一切（读模型文件并检查、读数据、划分留出集、分词器）都直接用脚本自己的函数：
-import microgpt_teaching 不会运行任何东西。没有装 torch 时，它只打印一行安装方法，退出码 0。
+模型以外的一切（读模型文件并检查、读数据、划分留出集、分词器——字符级或字节级 BPE 都行、检查和写模型文件）
+都直接用脚本自己的函数：import microgpt_teaching 不会运行任何东西。没有装 torch 时，它只打印一行安装方法，退出码 0。
 """
 import argparse
 import hashlib
@@ -109,17 +109,13 @@ class GPT(nn.Module):
 
 
 # =============================================================================
-# 第 6–7、9 节：读模型文件、损失、训练、采样、写回模型文件
+# 第 6–7、10 节：读模型文件、损失、训练、采样、写回模型文件
 # =============================================================================
 
-def make_tokenizer(ckpt):
-    """模型文件里的词表 → 分词器（脚本第 2 节的 Tokenizer）。模型文件将来会有别的分词器，到时只换这一个函数。"""
-    return mg.Tokenizer(ckpt['vocabulary'])
-
-
-def load_model(ckpt, device):
-    """按脚本的矩阵名字把模型文件里的数字填进 GPT。JSON 里的小数读回来和存进去的逐位相同。"""
-    model = GPT(ckpt['settings'], len(ckpt['vocabulary']) + 1)
+def load_model(ckpt, vocab_size, device):
+    """按脚本的矩阵名字把模型文件里的数字填进 GPT。JSON 里的小数读回来和存进去的逐位相同。
+    vocab_size 来自分词器（字符级：字符数 + 1；BPE：字节数 + 合并数 + 1），脚本的 check_checkpoint 已核对过它等于 wte 的行数。"""
+    model = GPT(ckpt['settings'], vocab_size)
     with torch.no_grad():
         for name in model.names:
             model[name].copy_(torch.tensor(ckpt['params'][name]))
@@ -171,7 +167,8 @@ def train(model, optimizer, train_docs, tokenizer, steps, steps_before, learning
 
 
 def sample_name(model, tokenizer, temperature):
-    """第 7 节：按 softmax(logits / T) 一个个抽 token，抽到 BOS 就停。抽签用 Python 的 random.choices，和脚本一样。"""
+    """第 7 节：按 softmax(logits / T) 一个个抽 token，抽到 BOS 就停。抽签用 Python 的 random.choices，和脚本一样。
+    BPE 的样本可能停在一个字的中间：解码时那几个字节变成 �（和脚本一样）。"""
     tokens = [tokenizer.bos]
     with torch.no_grad():
         for _ in range(model.block_size):
@@ -185,9 +182,10 @@ def sample_name(model, tokenizer, temperature):
     return tokenizer.decode(tokens)
 
 
-def save_checkpoint(path, model, optimizer, ckpt, steps_trained, val_loss, data):
-    """写回脚本的模型文件格式：借用脚本自己的 checkpoint_json（它要的是按名字排好的 Value 矩阵和一个有
-    params、m、v、t 的优化器），所以脚本用 --load_path 就能读回、接着训练。"""
+def save_checkpoint(model, optimizer, ckpt, tokenizer, step_losses, val_loss, data):
+    """写回脚本的模型文件格式，全用脚本自己的函数（第 10 节）：checkpoint_json 要的是按名字排好的 Value 矩阵、一个有
+    params、m、v、t 的优化器和一份 run() 那样的 record；replace_file 锁住文件夹再写，原来的文件值得留（不是完好的模型文件，
+    或者这次的不明确更好）时先在旁边留一份备份。所以脚本用 --load_path 就能读回、接着训练。返回 (路径, 备份名, 理由)。"""
     for name, value in ckpt['settings'].items():          # checkpoint_json 从脚本的设置里读形状
         setattr(mg, name, value)
     state = {name: [[mg.Value(x) for x in row] for row in model[name].tolist()] for name in model.names}
@@ -196,7 +194,13 @@ def save_checkpoint(path, model, optimizer, ckpt, steps_trained, val_loss, data)
     adam.m = [x for s in states for x in s['exp_avg'].flatten().tolist()]
     adam.v = [x for s in states for x in s['exp_avg_sq'].flatten().tolist()]
     adam.t = int(states[0]['step'].item())
-    mg.write_atomically(path, mg.checkpoint_json(state, make_tokenizer(ckpt), adam, steps_trained, val_loss, data))
+    # checkpoint_json 和 why_keep_model 读的那几项：训练后的留出集损失、数据、分词器、此前和这次训练的步数
+    record = {'losses': {'after': val_loss}, 'step_losses': step_losses, 'data': data,
+              'model': {'tokenizer': mg.tokenizer_record(tokenizer), 'steps_before': ckpt['steps_trained'], 'vocab_size': tokenizer.vocab_size}}
+    try:
+        return mg.replace_file('save_path', mg.checkpoint_json(state, adam, record), mg.why_keep_model(record))
+    except OSError as e:
+        raise mg.UserError(f'保存模型到 {mg.shown_path(mg.save_path)} 失败（{e.strerror}）。原来在那里的文件没有被改动。', 1) from None
 
 
 # =============================================================================
@@ -204,7 +208,7 @@ def save_checkpoint(path, model, optimizer, ckpt, steps_trained, val_loss, data)
 # =============================================================================
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description='把 microGPT 教学版存的模型文件读进 PyTorch：比较留出集损失、编名字、接着训练。')
+    p = argparse.ArgumentParser(description='把 microGPT 教学版存的模型文件读进 PyTorch：比较留出集损失、编样本、接着训练。')
     p.add_argument('checkpoint', help='脚本用 --save_path 存的模型文件')
     p.add_argument('--input_path', help='训练时用的数据（默认：microgpt_teaching.py 旁边的 input.txt）')
     p.add_argument('--seed', type=int, default=mg.seed, help=f'随机种子，和训练时的一样才能划出同一个留出集（默认 {mg.seed}）')
@@ -212,7 +216,7 @@ def parse_args(argv):
     p.add_argument('--steps', type=int, default=0, help='用 torch.optim.Adam 接着训练几步（默认 0：不训练）')
     p.add_argument('--learning_rate', type=float, default=mg.learning_rate, help=f'接着训练的初始学习率（默认 {mg.learning_rate}）')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='在哪里算（默认 cpu）')
-    p.add_argument('--num_samples', type=int, default=5, help='编几个名字（默认 5）')
+    p.add_argument('--num_samples', type=int, default=5, help='编几个样本（默认 5）')
     p.add_argument('--save_path', default='', help='训练后把模型存成脚本能读回的模型文件（空 = 不存）')
     return p.parse_args(argv)
 
@@ -226,11 +230,11 @@ def run(args):
         raise mg.UserError(f'--learning_rate={args.learning_rate} 不合法：它必须大于 0。', 2)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise mg.UserError('--device=cuda：这台机器上的 PyTorch 找不到可用的 CUDA 显卡。请用 --device=cpu。', 2)
-    ckpt = mg.load_checkpoint(os.path.abspath(args.checkpoint))     # 第 9 节：读、检查，问题都变成一句中文说明
-    tokenizer = make_tokenizer(ckpt)
-    save_path = os.path.abspath(os.path.expanduser(args.save_path)) if args.save_path else ''
-    if save_path:                                          # 训练前就确认存得下，也不会覆盖别人的文件
-        mg.check_output_path(save_path, 'save_path', mg.existing_checkpoint)
+    ckpt = mg.load_checkpoint(os.path.abspath(args.checkpoint))     # 第 10 节：读、检查，问题都变成一句中文说明
+    # 训练前就确认存得下、不会覆盖别人的文件：脚本的 check_outputs 检查它的全局设置 save_path 和 html_path
+    mg.save_path = os.path.abspath(os.path.expanduser(args.save_path)) if args.save_path else ''
+    mg.html_path = ''
+    mg.check_outputs()
 
     # 和脚本 run() 的顺序一样用随机数：设种子 → 读数据 → 打乱、划出留出集 → 初始化参数。
     # 脚本读回模型前也先照常随机初始化；这里只把那些高斯随机数“用掉”，之后抽名字的随机数就和脚本一样
@@ -240,10 +244,11 @@ def run(args):
     docs = mg.load_docs(data_path)
     fingerprint = hashlib.sha256('\n'.join(docs).encode('utf-8')).hexdigest()[:16]   # 和脚本一样，在打乱之前算
     train_docs, val_docs = mg.split_docs(docs)
-    unknown = sorted(set(''.join(docs)) - set(tokenizer.chars))
+    tokenizer = mg.make_tokenizer(docs, train_docs, ckpt)  # 第 9 节：给了模型文件，就是它存的那个分词器（字符级或 BPE）
+    unknown = mg.unknown_chars(tokenizer, ''.join(docs))
     if unknown:
         raise mg.UserError(f'数据里有模型的词表里没有的字符 {mg.shown_chars(unknown)}：请用 --input_path 指定训练这个模型时用的数据。', 1)
-    model = load_model(ckpt, args.device)
+    model = load_model(ckpt, tokenizer.vocab_size, args.device)
     n_params = sum(p.numel() for p in model.parameters())
     for _ in range(n_params):
         random.gauss(0, mg.init_std)
@@ -252,6 +257,7 @@ def run(args):
     print(f'PyTorch {torch.__version__}，设备 {args.device}，float64')
     print(f'模型文件：{mg.shown_path(os.path.abspath(args.checkpoint))}（已训练 {ckpt["steps_trained"]} 步；{s["n_layer"]} 层，n_embd={s["n_embd"]}，'
           f'{s["n_head"]} 个头，block_size={s["block_size"]}；{n_params} 个参数）')
+    print(f'词表：{mg.vocab_text(tokenizer)}')
     same = '和训练时的数据相同' if (ckpt.get('data') or {}).get('fingerprint') == fingerprint else '注意：和训练时的数据不同，留出集损失不可比'
     print(f'数据：{mg.visible(os.path.basename(data_path))}，训练 {len(train_docs)} 行，留出 {len(val_docs)} 行（seed={args.seed}，val_size={args.val_size}），{same}')
     val_loss = evaluate(model, val_docs, tokenizer) if val_docs else None
@@ -268,15 +274,17 @@ def run(args):
     if args.steps:
         offset = ckpt['steps_trained'] % len(train_docs)
         print(f'\n用 torch.optim.Adam 接着训练 {args.steps} 步（这个模型的第 {ckpt["steps_trained"] + 1}–{ckpt["steps_trained"] + args.steps} 步，'
-              f'从训练集第 {offset + 1} 个名字往后学）。和脚本用 --load_path 接着训练相比：')
-        print('  相同：每步一个名字、名字的顺序、损失取各位置的平均；学习率从 learning_rate 线性降到 0（计划从头开始，脚本也是）；')
+              f'从训练集第 {offset + 1} 行往后学）。和脚本用 --load_path 接着训练相比：')
+        print('  相同：每步一行（一个名字）、行的顺序、损失取各位置的平均；学习率从 learning_rate 线性降到 0（计划从头开始，脚本也是）；')
         print(f'        Adam 的公式和超参数（β₁={mg.beta1}，β₂={mg.beta2}，eps={mg.eps_adam} 加在偏差修正后的 sqrt(v̂) 上），接着模型文件里的 m、v、t。')
-        print('  不同：一个名字的所有位置一次算完（因果掩码），不用 KV 缓存；梯度由 torch.autograd 求；Adam 按 torch 的写法算')
+        print('  不同：一行的所有位置一次算完（因果掩码），不用 KV 缓存；梯度由 torch.autograd 求；Adam 按 torch 的写法算')
         print('        （m.lerp_(g, 1-β₁)，sqrt(v)/sqrt(1-β₂^t) + eps）。数学相同，只有舍入不同：')
         print('        量过，默认模型接着训练 200 步后，参数和脚本接着训练的相差不到 1e-15。')
         optimizer = make_optimizer(model, ckpt, args.learning_rate)
         start, every = time.perf_counter(), max(1, args.steps // 10)
+        step_losses = []
         for step, loss, lr in train(model, optimizer, train_docs, tokenizer, args.steps, ckpt['steps_trained'], args.learning_rate):
+            step_losses.append(loss)
             if step % every == 0 or step == args.steps:
                 print(f'  步 {step:4d}/{args.steps} | loss {loss:.4f} | 学习率 {lr:.5f}')
         seconds = max(time.perf_counter() - start, 1e-9)
@@ -284,18 +292,19 @@ def run(args):
         before, val_loss = val_loss, evaluate(model, val_docs, tokenizer) if val_docs else None
         if val_loss is not None:
             print(f'训练后留出集损失 {val_loss:.12f}（训练前 {before:.12f}）')
-        if save_path:
-            save_checkpoint(save_path, model, optimizer, ckpt, ckpt['steps_trained'] + args.steps, val_loss,
-                            {'file': os.path.basename(data_path), 'fingerprint': fingerprint})
+        if mg.save_path:
+            target, backup, why = save_checkpoint(model, optimizer, ckpt, tokenizer, step_losses, val_loss,
+                                                  {'file': mg.visible(os.path.basename(data_path)), 'fingerprint': fingerprint})
+            mg.say_saved('模型', target, backup, why)      # 和脚本一样说存到了哪里；留了备份就说留在哪里、怎么换回来
             data_arg = f' --input_path={mg.quoted(data_path)}' if args.input_path else ''
-            print(f'模型已保存到 {mg.shown_path(save_path)}，脚本可以读回它：')
-            print(f'  python microgpt_teaching.py --load_path={mg.quoted(save_path)}{data_arg} --num_steps=0')
-    elif save_path:
+            print('脚本可以读回它：')
+            print(f'  python microgpt_teaching.py --load_path={mg.quoted(target)}{data_arg} --num_steps=0')
+    elif mg.save_path:
         print('没有训练（--steps=0），所以没有保存。')
 
     if args.num_samples:
         samples = [sample_name(model, tokenizer, mg.temperature) for _ in range(args.num_samples)]
-        print(f'\nPyTorch 模型编出的 {args.num_samples} 个名字（temperature={mg.temperature}）：')
+        print(f'\nPyTorch 模型编出的 {args.num_samples} 个样本（temperature={mg.temperature}）：')
         print('  ' + '  '.join(mg.visible(name) or '（空）' for name in samples))
         print(f'抽签用 Python 的 random，随机数的顺序和脚本一样，所以这就是脚本用同样的 seed 和数据、'
               f'--load_path 读这个模型文件、--num_steps={args.steps} 时编出的前 {args.num_samples} 个（两边的概率只差舍入，抽签几乎不会因此不同）。')
