@@ -66,7 +66,7 @@ num_samples = 20          # 训练结束后编多少个名字
 val_size = 200            # 留出验证集的行数（最多占全部数据的十分之一），这些行不参与训练
 init_std = 0.08           # 参数初始值的高斯（正态）分布标准差
 speed_tricks = True       # True：用第 8 节的提速技巧；False：完全照第 3–7 节的课本公式计算（慢约 35 倍，算出的数相同）
-log_every = 0             # 每隔几步打印一行训练进度；0 表示自动（终端里原地刷新，否则约每 5% 一行）
+log_every = 0             # 每隔几步留下一行训练进度；0 表示自动（约每 5% 一行；在终端里，两行之间还有一行原地刷新）
 save_path = ''            # 训练完把模型存到这个 JSON 文件（空 = 不保存）；相对路径的规则同 input_path
 load_path = ''            # 从这个 JSON 文件读回模型，代替随机初始化（空 = 不读）；形状和词表以文件为准
 prompt = ''               # 每个样本都以这段文字开头，模型接着往下写（空 = 从头编）
@@ -132,6 +132,10 @@ class Tokenizer:
 
     def decode(self, ids):
         return ''.join(self.chars[i] for i in ids if i != self.bos)
+
+    def unknown_chars(self, text):
+        """text 里不在字符表里的字符：encode 遇到它们会出错（KeyError）。"""
+        return sorted(set(text) - set(self.chars))
 
 
 # =============================================================================
@@ -686,17 +690,15 @@ def learn_merges(seqs, num_merges, first_id):
     每合并一次就把全部文档重数一遍，3 万个成语、几百次合并，纯 Python 太慢。其实一次合并只改变含有这一对的文档，
     所以一直记着 counts[对]（在全部训练文档里出现几次）和 where[对]（出现过它的文档；只加不删，多记的文档
     合并时什么也不变，只是白算一次）。合并时只重数 where[对] 里的文档：减掉它旧的相邻对，再加上新的。"""
-    counts, where = collections.Counter(), collections.defaultdict(set)
+    counts, where, merges = collections.Counter(), collections.defaultdict(set), []
     for doc_index, seq in enumerate(seqs):
         for pair in zip(seq, seq[1:]):     # 只数同一篇文档里的相邻对：不跨文档，也不算 BOS
             counts[pair] += 1
             where[pair].add(doc_index)
-    merges = []
     while len(merges) < num_merges and counts:
-        best = max(counts.values())
-        if best < 2:                       # 只出现一次的对不合并：它只是在背某一篇文档
+        pair = min(counts, key=lambda p: (-counts[p], p))       # 出现最多的一对；一样多时选 (a, b) 最小的
+        if counts[pair] < 2:               # 只出现一次的对不合并：它只是在背某一篇文档
             break
-        pair = min(p for p, n in counts.items() if n == best)
         merges.append(pair)
         for doc_index in where.pop(pair):
             old = seqs[doc_index]
@@ -714,11 +716,10 @@ class BPETokenizer:
         读回的模型把文件里存的这两个列表传进来，就得到同一个分词器，不用重新学。"""
         self.base_bytes, self.merges = list(base_bytes), [tuple(pair) for pair in merges]
         self.byte_to_id = {b: i for i, b in enumerate(self.base_bytes)}
-        self.pieces = [bytes([b]) for b in self.base_bytes] + [b''] * len(self.merges)   # 每个编号代表的字节
-        self.merge_to_id = {}
-        for k, (a, b) in enumerate(self.merges):                 # 第 k 个合并的字节 = 两半的字节连起来
-            self.pieces[len(self.base_bytes) + k] = self.pieces[a] + self.pieces[b]
-            self.merge_to_id[a, b] = len(self.base_bytes) + k
+        self.merge_to_id = {pair: len(self.base_bytes) + k for k, pair in enumerate(self.merges)}   # 第 k 个合并造出的 token 的编号
+        self.pieces = [bytes([b]) for b in self.base_bytes]      # 每个编号代表的字节
+        for a, b in self.merges:                                 # 合并出的 token 的字节 = 两半的字节连起来
+            self.pieces.append(self.pieces[a] + self.pieces[b])
         self.bos, self.vocab_size = len(self.pieces), len(self.pieces) + 1
 
     def unknown_chars(self, text):
@@ -726,11 +727,9 @@ class BPETokenizer:
         return sorted(ch for ch in set(text) if any(b not in self.byte_to_id for b in ch.encode('utf-8')))
 
     def encode(self, doc):
-        """'一丁不识' → [BOS, ..., BOS]。有编不了码的字符时抛出 KeyError(那个字符)，和字符级分词一样。
+        """'一丁不识' → [BOS, ..., BOS]。有编不了码的字符时抛出 KeyError，和字符级分词一样（所以先用 unknown_chars 查）。
         按学到的先后做合并：每次找序列里最早学到的那一对（新编号最小），把它全部合并，直到没有能合并的对。
         这和把每个合并按顺序试一遍结果相同：合并只会造出含新 token 的对，它们都比刚做的合并学得晚。"""
-        for ch in self.unknown_chars(doc):
-            raise KeyError(ch)
         ids = [self.byte_to_id[b] for b in doc.encode('utf-8')]
         while len(ids) >= 2:
             pair = min(zip(ids, ids[1:]), key=lambda p: self.merge_to_id.get(p, self.bos))   # 不是合并的对排在最后
@@ -746,22 +745,23 @@ class BPETokenizer:
 
 def make_tokenizer(docs, train_docs, ckpt):
     """按设置 tokenizer 建分词器；读回的模型用它自己存的那一个（第 10 节的 check_checkpoint 已经核对过）。
-    BPE 的起始字节来自全部数据（和字符级分词的字符表一样），合并只在训练集上数。"""
+    BPE 的起始字节来自全部数据（和字符级分词的字符表一样），合并只在训练集上数。学合并超过 1 秒就说一声用了多久。"""
     if ckpt and 'tokenizer' in ckpt:
         return BPETokenizer(ckpt['tokenizer']['bytes'], ckpt['tokenizer']['merges'])
     if ckpt or globals()['tokenizer'] == 'char':
         return Tokenizer(ckpt['vocabulary'] if ckpt else docs)
-    say(f'在训练集上学最多 {bpe_merges} 个 BPE 合并……')
-    base = BPETokenizer(sorted(set(''.join(docs).encode('utf-8'))), [])
+    started, base = time.perf_counter(), BPETokenizer(sorted(set(''.join(docs).encode('utf-8'))), [])
     seqs = [base.encode(doc)[1:-1] for doc in train_docs]                  # 还没有合并：一个字节一个 token
-    return BPETokenizer(base.base_bytes, learn_merges(seqs, bpe_merges, len(base.base_bytes)))
+    bpe = BPETokenizer(base.base_bytes, learn_merges(seqs, bpe_merges, len(base.base_bytes)))
+    if time.perf_counter() - started > 1:
+        say(f'学 BPE 合并用了 {time.perf_counter() - started:.1f} 秒（学到 {len(bpe.merges)} 个）。')
+    return bpe
 
 
 def tokenizer_record(tok):
     """模型文件里记分词器的那几项：字符级是字符表 "vocabulary"；BPE 是起始字节和合并 "tokenizer"。"""
-    if isinstance(tok, BPETokenizer):
-        return {'tokenizer': {'kind': 'bpe', 'bytes': tok.base_bytes, 'merges': [list(pair) for pair in tok.merges]}}
-    return {'vocabulary': tok.chars}
+    return ({'tokenizer': {'kind': 'bpe', 'bytes': tok.base_bytes, 'merges': [list(pair) for pair in tok.merges]}} if isinstance(tok, BPETokenizer)
+            else {'vocabulary': tok.chars})
 
 
 def check_tokenizer(ckpt, expect):
@@ -781,21 +781,16 @@ def check_tokenizer(ckpt, expect):
 def token_names(tok):
     """每个 token 显示成什么（按编号，BOS 在最后）：它代表的文字（看不见的字符写成 \\x1b 这样的转义）；
     BPE 里只是半个字的 token 显示成它的字节，例如 <e4 b8>。BOS 写成“.”，数据里本来就有“.”时写成“¶”。"""
-    if isinstance(tok, Tokenizer):
-        return [visible(ch) for ch in tok.chars] + ['.' if '.' not in tok.chars else '¶']
-    texts = [piece.decode('utf-8', errors='ignore') for piece in tok.pieces]
-    return [visible(text) if text.encode('utf-8') == piece else f'<{piece.hex(" ")}>' for text, piece in zip(texts, tok.pieces)] + \
-        ['.' if b'.' not in tok.pieces else '¶']
+    pieces = tok.pieces if isinstance(tok, BPETokenizer) else [ch.encode('utf-8') for ch in tok.chars]   # 每个 token 的字节
+    texts = [piece.decode('utf-8', errors='ignore') for piece in pieces]                                 # 拼不成字的字节被丢掉
+    return [visible(text) if text.encode('utf-8') == piece else f'<{piece.hex(" ")}>' for text, piece in zip(texts, pieces)] + ['.' if b'.' not in pieces else '¶']
 
 
 def byte_note(tok, text):
-    """BPE 编出的样本可能停在一个字的中间，或者有拼不成字的字节：解码时它们变成 �，这里给样本的标签加一句说明。"""
-    return '（有拼不成字的字节，显示成 �）' if isinstance(tok, BPETokenizer) and '\ufffd' in text else ''
-
-
-def unknown_chars(tok, text):
-    """text 里分词器编不了码的字符：字符级是词表里没有的字；BPE 是有字节不在起始词表里的字。"""
-    return sorted(set(text) - set(tok.chars)) if isinstance(tok, Tokenizer) else tok.unknown_chars(text)
+    """BPE 编出的样本可能停在一个字的中间（或者中间有拼不成字的字节）：解码时它们变成 �，这里给样本的标签加一句说明。"""
+    if isinstance(tok, Tokenizer) or '\ufffd' not in text:
+        return ''
+    return '（最后一个字不完整）' if text.index('\ufffd') == len(text) - 1 else '（有拼不成字的字节，显示成 �）'
 
 
 def vocab_text(tok):
@@ -812,12 +807,8 @@ def chars_per_position(tok, docs):
     每个 token 的损失不能在分词器之间比：一个 BPE token 可能是几个字，也可能是半个字。
     每个字符的损失 = 一个名字的 token 损失之和 / 它的字符数 + 1，加总起来就是每 token 的损失乘这个比例。
     字符级分词里一个位置就是一个字符，比例正好是 1。被 block_size 截断的名字只算看到的目标（半个字算一个）。"""
-    positions = chars = 0
-    for doc in docs:
-        targets = tok.encode(doc)[1:block_size + 1]
-        positions += len(targets)
-        chars += len(tok.decode(targets)) + (tok.bos in targets)
-    return positions / chars
+    targets = [tok.encode(doc)[1:block_size + 1] for doc in docs]          # 每个名字训练时看到的目标
+    return sum(map(len, targets)) / sum(len(tok.decode(t)) + (tok.bos in t) for t in targets)
 
 
 # =============================================================================
@@ -933,9 +924,8 @@ def check_checkpoint(ckpt):
         for where, mats in (('params', ckpt['params']), ('adam.m', ckpt['adam']['m']), ('adam.v', ckpt['adam']['v'])):
             expect(sorted(mats) == sorted(shapes), f'"{where}" 里的矩阵对不上：缺少 {sorted(set(shapes) - set(mats)) or "无"}，多出 {shown_value(sorted(set(mats) - set(shapes)))}')
             for name, (n_rows, n_cols) in shapes.items():
-                mat = mats[name]
-                expect(len(mat) == n_rows and all(len(row) == n_cols for row in mat), f'"{where}" 里的矩阵 {name} 应该是 {n_rows} 行 × {n_cols} 列')
-                expect(all(is_number(x) and (where != 'adam.v' or x >= 0) for row in mat for x in row), f'"{where}" 里的矩阵 {name} 有不是数字、大得离谱（NaN、Infinity、1e308……）或不该是负数的值')   # adam.v 是梯度平方的平均
+                expect(len(mats[name]) == n_rows and all(len(row) == n_cols for row in mats[name]), f'"{where}" 里的矩阵 {name} 应该是 {n_rows} 行 × {n_cols} 列')
+                expect(all(is_number(x) and (where != 'adam.v' or x >= 0) for row in mats[name] for x in row), f'"{where}" 里的矩阵 {name} 有不是数字、大得离谱（NaN、Infinity、1e308……）或不该是负数的值')   # adam.v 是梯度平方的平均
         where, data = 'data', ckpt.get('data') or {'file': '', 'fingerprint': ''}
         expect(type(data['file']) is str and type(data['fingerprint']) is str, '"data" 应该有文件名 "file" 和指纹 "fingerprint"')
     except (KeyError, TypeError, AttributeError, IndexError):
@@ -990,30 +980,23 @@ def keep_backup(path):
     return backup
 
 
-@contextlib.contextmanager
-def folder_lock(folder):
-    """同一时刻，一个文件夹里只有一个 microGPT 在换文件：两次运行同时往同一个路径存模型，后存的那个会读到先存的
-    那个，再决定要不要留备份，更好的模型就不会丢。用 fcntl.flock 锁住文件夹（POSIX 才有；Windows 上不加锁）。"""
-    if not fcntl:
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)     # 别的 microGPT 正在这里换文件时，等它换完
-        yield
-    finally:
-        os.close(fd)                       # 关掉文件描述符，锁也就放开了
-
-
 def replace_file(setting, text, why_keep):
     """把 text 写到设置 setting 给的路径。那里原来有文件、而且 why_keep(路径) 说出了留着它的理由时（它不是我们写的：
-    比如训练期间有人在那里存了一篇文章；或者它是一个更好的模型），先留一份备份。锁住文件夹再读、再写，
-    读到的就是要被换掉的那个文件。返回 (路径, 备份名, 理由)；原来没有文件时理由是 None，有文件但不留备份时是 ''。"""
+    比如训练期间有人在那里存了一篇文章；或者它是一个更好的模型），先留一份备份。
+    同一时刻，一个文件夹里只有一个 microGPT 在换文件：两次运行同时往同一个路径存模型，后存的那个会等先存的存完，
+    读到它，再决定要不要留备份，更好的模型就不会丢。锁用 fcntl.flock 加在文件夹上（POSIX 才有；Windows 上不加锁）。
+    返回 (路径, 备份名, 理由)；原来没有文件时理由是 None，有文件但不留备份时是 ''。"""
     path = script_dir_path(globals()[setting])
-    with folder_lock(os.path.dirname(path)):
+    lock = os.open(os.path.dirname(path), os.O_RDONLY) if fcntl else None
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # 别的 microGPT 正在这里换文件时，等它换完
         why = why_keep(path) or '' if os.path.lexists(path) else None
         backup = keep_backup(path) if why else None
         write_atomically(path, text)
+    finally:
+        if lock is not None:
+            os.close(lock)                 # 关掉文件描述符，锁也就放开了
     return path, backup, why
 
 
@@ -1092,13 +1075,6 @@ def explain_report(ex, names, width=80):
     return lines
 
 
-def smooth_losses(step_losses, columns):
-    """把每步的损失分成 columns 段，每段取平均：一列一个点，单步的大起大落就平掉了。"""
-    columns = max(1, min(columns, len(step_losses)))
-    bounds = [round(c * len(step_losses) / columns) for c in range(columns + 1)]
-    return [sum(step_losses[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])]
-
-
 def number_label(value, decimals=3):
     """刻度上的数、困惑度：平常几位小数；特别大（训练爆炸时）就用科学记数法，免得一个数写出几十位。"""
     return f'{value:.{decimals}f}' if abs(value) < 1e4 else f'{value:.2e}'
@@ -1108,35 +1084,6 @@ def loss_text(loss):
     """损失的写法，终端和网页处处都用它：平常 4 位小数；大得离谱时（训练爆炸）用科学记数法，一行才放得下；
     没有这个数（None）时写“—”。"""
     return '—' if loss is None else number_label(loss, 4)
-
-
-def loss_chart(step_losses, val_before=None, val_after=None, rows=10, max_width=80):
-    """训练损失曲线（纯文字，终端和日志里都好看）：纵轴是损失，横轴是步数，右边标出留出集损失。
-    曲线最多 50 列，整张图不超过 max_width 列。"""
-    if len(step_losses) < 2:               # 损失都是有限的数：出现 NaN 或 inf 时 train_with_progress 已经停止了运行
-        return ['（只训练了 1 步，画不出训练损失曲线：至少要 2 步。）']
-    marks = [(value, what) for value, what in ((val_before, '训练前'), (val_after, '训练后')) if value is not None]
-    label_width = max(len(number_label(x)) for x in (min(step_losses), max(step_losses)))
-
-    def row_of(value):                     # 值 → 第几行（0 是最上面一行），超出范围的贴在边上
-        return min(rows - 1, max(0, round((hi - value) / span * (rows - 1)))) if math.isfinite(value) else 0   # 留出集损失可能是 NaN
-
-    right = max((display_width(f' <{what} {loss_text(value)}') for value, what in marks), default=3)   # 右边留给标注（没有标注时留给横轴末尾的“ 步”）
-    points = smooth_losses(step_losses, max(10, min(50, max_width - label_width - 2 - right)))
-    hi, lo, span = max(points), min(points), (max(points) - min(points)) or 1.0
-    notes = {}
-    for value, what in marks:              # 在曲线范围之外的，贴在最上或最下一行，用箭头说明它在图外面
-        arrow = '↑' if not value <= hi + span / (rows - 1) / 2 else '↓' if value < lo - span / (rows - 1) / 2 else '<'
-        row = row_of(value)
-        row = row if row not in notes else row - 1 if row else 1      # 两个标注落在同一行：第二个挪到相邻的一行
-        notes[row] = f'{arrow}{what} {loss_text(value)}'
-    lines = [f'训练损失曲线（每个 * 是约 {len(step_losses) / len(points):.0f} 步的平均；右边是留出集的损失）']
-    for r in range(rows):
-        cells = ''.join('*' if row_of(p) == r else ' ' for p in points)
-        lines.append(f'{number_label(hi - r * span / (rows - 1)):>{label_width}} |{cells} {notes.get(r, "")}'.rstrip())
-    lines.append(' ' * label_width + ' +' + '-' * len(points))
-    lines.append(' ' * (label_width + 2) + '1' + f' {len(step_losses)}'.rjust(len(points) - 1) + ' 步')   # 横轴：第 1 步到最后一步
-    return lines
 
 
 def loss_rows(record):
@@ -1168,9 +1115,7 @@ def training_exploded(record):
 
 def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
     """读训练前后的数字，像老师一样告诉你可能发生了什么、可以试什么。没发现问题就返回空列表。"""
-    notes = []
-    uniform = math.log(vocab_size)
-    passes = steps / len(train_docs)
+    notes, uniform, passes = [], math.log(vocab_size), steps / len(train_docs)      # passes：训练集平均被看了几遍
     if steps and exploded(after, vocab_size):      # 这次没训练（读回的模型）就谈不上“训练爆炸”
         return [f'留出集损失 {loss_text(after)} 远大于均匀乱猜的 {uniform:.2f}：训练“爆炸”了——每一步走得太远，参数被推到了很离谱的地方。请把 learning_rate 调小（现在是 {learning_rate}）。']
     # 没学到：离均匀乱猜不到 0.1，而且没比训练前好（步数太少时，略差一点也是“没学到”，不是过拟合）
@@ -1190,9 +1135,9 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
 # =============================================================================
 # 12. 网页：把这次运行画出来 (html page)
 # =============================================================================
-# 终端里只能用星号画图；网页能画真正的图。page_html(record) 把这次运行记下的数字（run() 填好的 record）
+# 终端里印数字和表；图都画在网页上。page_html(record) 把这次运行记下的数字（run() 填好的 record）
 # 写成一个独立的 HTML 文件：这次运行一览、损失曲线、模型读一段文字时的预测和注意力、
-# 字符嵌入的二维地图、模型的形状。图都是手写的 SVG：一种用文字描述图形的格式
+# token 嵌入的二维地图、第 3 节例子的计算图。图都是手写的 SVG：一种用文字描述图形的格式
 # （<line> 画线、<rect> 画矩形、<circle> 画圆、<text> 写字……），所以这一节也是一堂小课：
 # 怎样把数字变成坐标。页面不用 JavaScript，也不从网上取任何东西，离线双击就能打开；
 # 鼠标停在格子或点上，浏览器会显示 <title> 里的精确数值。
@@ -1214,10 +1159,8 @@ def esc(value):
 
 def num(value, spec=None):
     """数字 → 文字：默认按损失的写法（loss_text，和终端一样），或者按 spec。NaN（算不出的数）和无穷大
-    照实写成 NaN / inf；None（没有这个数）写成 —。"""
-    if value is None or not math.isfinite(value):
-        return '—' if value is None else str(value).replace('nan', 'NaN')      # str 给出 inf、-inf、nan
-    return esc(loss_text(value) if spec is None else format(value, spec))
+    照实写成 NaN / inf（format 给出 nan、inf）；None（没有这个数）写成 —。"""
+    return '—' if value is None else esc((loss_text(value) if spec is None else format(value, spec)).replace('nan', 'NaN'))
 
 
 def clamp01(x):
@@ -1310,12 +1253,10 @@ def loss_svg(points, n_steps, refs):
     for t in ticks:                                   # 横向网格线和纵轴刻度
         parts += [el('line', class_='grid', x1=left, x2=right, y1=y_of(t), y2=y_of(t)),
                   el('text', num(t, 'g'), x=left - 6, y=y_of(t) + 4, text_anchor='end')]
-    for t in nice_axis(0, n_steps):                   # 横轴刻度：只要整数步，而且不超过总步数
-        if t == int(t) and 0 <= t <= n_steps:
-            parts.append(el('text', int(t), x=x_of(t), y=bottom + 20, text_anchor='middle'))
-    smooth = [points[0][1]]                           # 平滑：指数滑动平均，和终端进度里的“平滑”一栏相同
-    for _, v in points[1:]:
-        smooth.append(0.95 * smooth[-1] + 0.05 * v)
+    parts += [el('text', int(t), x=x_of(t), y=bottom + 20, text_anchor='middle')    # 横轴刻度：只要整数步，而且不超过总步数
+              for t in nice_axis(0, n_steps) if t == int(t) and 0 <= t <= n_steps]
+    # 平滑：指数滑动平均 m ← 0.95·m + 0.05·loss，从第一步的损失开始，和终端进度里的“平滑”一栏相同
+    smooth = list(itertools.accumulate((v for _, v in points), lambda m, v: 0.95 * m + 0.05 * v))
     parts += [el('polyline', class_='step', points=' '.join(f'{x_of(s):.1f},{y_of(v):.1f}' for s, v in points)),
               el('polyline', class_='mean', points=' '.join(f'{x_of(s):.1f},{y_of(m):.1f}' for (s, _), m in zip(points, smooth)))]
     for (label, value, cls), step in zip(refs, (0, n_steps, None, None)):
@@ -1334,11 +1275,10 @@ def explain_section(record):
     if not ex:
         return out + '<p>这次没有要解读的文字（没有给 --explain，或者没有留出集），跳过这一部分。</p></section>'
     names, tokens, predictions = record['model']['tokens'], ex['tokens'], ex['predictions']      # names[-1] 是 BOS
-    cards = ''
-    for pos, (probs, target) in enumerate(predictions):
-        rank, seen = 1 + sum(1 for p in probs if p > probs[target]), ''.join(names[t] for t in tokens[:pos + 1])
-        cards += (f'<div class="card">位置 {pos}：已看到 <code>{esc(seen)}</code>，真实的下一个是 <code>{esc(names[target])}</code>'
-                  f'（{num(100 * probs[target], ".1f")}%，排第 {rank}）{top5_svg(probs, target, names)}</div>')
+    # 每个位置一张卡片：已经看到的 token、真实的下一个、它的概率和排名（比它概率高的有几个，再加 1），再画前 5 名
+    cards = ''.join(f'<div class="card">位置 {pos}：已看到 <code>{esc("".join(names[t] for t in tokens[:pos + 1]))}</code>，真实的下一个是 '
+                    f'<code>{esc(names[target])}</code>（{num(100 * probs[target], ".1f")}%，排第 {1 + sum(p > probs[target] for p in probs)}）{top5_svg(probs, target, names)}</div>'
+                    for pos, (probs, target) in enumerate(predictions))
     out += (f'<p>把 <code>{esc(names[-1] + ex["text"])}</code> 逐个位置喂给模型（<code>{esc(names[-1])}</code> 是 BOS：开头代表“开始”，最后代表“结束”），'
             f'共 {len(predictions)} 个位置。每个位置列出最可能的 5 个下一个 token，绿色的是真实的下一个。</p>')
     if 'tokenizer' in record['model']['tokenizer']:      # BPE：先看这段文字被切成了哪些 token，每个盖住几个字
@@ -1381,10 +1321,9 @@ def heatmap_svg(rows, labels, title):
     n, cell = len(rows), max(10, min(30, 320 // len(rows)))
     margin = 14 + 7 * max(2, max(display_width(label) for label in labels))   # 左边和上边留给字符
     parts = [el('rect', el('title', '因果遮罩：看不到未来'), fill='#ddd', x=margin, y=margin, width=n * cell, height=n * cell)]
-    for i, label in enumerate(labels):                # 上边写 key 的字符，左边写 query 的字符
-        middle = margin + i * cell + cell / 2
-        parts += [el('text', esc(label), class_='tok', x=middle, y=margin - 8, text_anchor='middle', font_size=min(12, cell)),
-                  el('text', esc(label), class_='tok', x=margin - 6, y=middle + 4, text_anchor='end', font_size=min(12, cell))]
+    for i, label in enumerate(labels):                # 上边写 key 的字符，左边写 query 的字符（都在第 i 格的正中）
+        parts += [el('text', esc(label), class_='tok', x=margin + (i + 0.5) * cell, y=margin - 8, text_anchor='middle', font_size=min(12, cell)),
+                  el('text', esc(label), class_='tok', x=margin - 6, y=margin + (i + 0.5) * cell + 4, text_anchor='end', font_size=min(12, cell))]
     for q, row in enumerate(rows):
         for k, w in enumerate(row):                   # 第 q 行第 k 列的格子，左上角在 (margin + k·cell, margin + q·cell)
             tip = el('title', f'位置 {q}（{esc(labels[q])}）看位置 {k}（{esc(labels[k])}）：{num(w, "")}')
@@ -1470,8 +1409,7 @@ def embedding_map(rows, labels, classes, title):
     # 否则一个方向被拉长，点之间的距离就失真了
     size, margin, mid = 380, 34, 190
     scale = (mid - margin) / max(max(abs(c) for p in points for c in p), 1e-12)
-    parts = [el('rect', fill='none', stroke='#ccc', x=0.5, y=0.5, width=size - 1, height=size - 1),
-             el('line', class_='grid', x1=margin, x2=size - margin, y1=mid, y2=mid),     # 过原点的横线和竖线
+    parts = [el('line', class_='grid', x1=margin, x2=size - margin, y1=mid, y2=mid),     # 过原点的横线和竖线
              el('line', class_='grid', x1=mid, x2=mid, y1=margin, y2=size - margin)]
     taken, skipped = [], 0                              # 已经放下的标签占的矩形 (左, 上, 宽, 高)
     for (a, b), label, cls in zip(points, labels, classes):
@@ -1490,25 +1428,7 @@ def embedding_map(rows, labels, classes, title):
             f'{svg(size, size, title, parts, "map")}</figure>')
 
 
-# ---- 5. 模型的形状 ----
-
-def shape_section(record):
-    shapes, d, heads = record['model']['shapes'], record['settings']['n_embd'][0], record['settings']['n_head'][0]
-    rows = ''
-    # lm_head 是前向计算的最后一步，排到最后（sorted 是稳定的，其余的保持 param_shapes 的顺序）
-    for name, (r, c) in sorted(shapes.items(), key=lambda item: item[0] == 'lm_head'):
-        layer, _, kind = name.partition('.')
-        block = {'wte': '嵌入', 'wpe': '嵌入', 'lm_head': '输出'}.get(name) or \
-            f'第 {layer[len("layer"):]} 层 · {"多头因果自注意力" if kind.startswith("attn") else "MLP"}'
-        rows += f'<tr><td>{esc(block)}</td><td><code>{esc(name)}</code></td><td class="num">{esc(r)} × {esc(c)}</td><td class="num">{esc(r * c)}</td></tr>'
-    return (f'<section id="shape"><h2>5. 模型的形状</h2><p>一个位置的一次前向计算，从上往下：嵌入 x = wte[token] + wpe[位置]'
-            f'（长 {esc(d)}）→ 每一层：多头因果自注意力（{esc(heads)} 个头 × {esc(d // heads)} 维），再 MLP（放宽到 {esc(4 * d)} 维，'
-            f'ReLU，压回 {esc(d)} 维），都加上残差 → 输出：lm_head 给每个 token 一个分数，softmax 后是下一个 token 的概率。</p>'
-            f'<table><tr><th>哪一块</th><th>矩阵</th><th>形状（行 × 列）</th><th>参数个数</th></tr>{rows}<tr><th colspan="3">合计</th>'
-            f'<th class="num">{esc(record["model"]["n_params"])}</th></tr></table></section>')
-
-
-# ---- 6. 计算图 ----
+# ---- 5. 计算图 ----
 
 def graph_section():
     """第 3 节手算的例子 L = ln(relu(a·b + c))（a = 2、b = −3、c = 10）：用本文件的 Value 真的算一遍、反向传播，画成图。
@@ -1523,11 +1443,11 @@ def graph_section():
         s = d + c
         r = s.relu()
         loss = r.log()
-        loss.backward()
         x = Value(3.0)
         m = x * x
         y = m + x
-        y.backward()
+        for root in (loss, y):
+            root.backward()
         names = {a: 'a', b: 'b', c: 'c', d: 'd = a·b', s: 's = d + c', r: 'r = relu(s)', loss: 'L = ln r', x: 'a', m: 'm = a·a', y: 'y = m + a'}
         pictures = ''.join(f'<figure><figcaption>{caption}</figcaption>{graph_svg(root, names, True)}{graph_svg(root, names, False)}</figure>'
                            for root, caption in ((loss, 'L = ln(relu(a·b + c))，a = 2，b = −3，c = 10'), (y, 'y = a·a + a，a = 3：a 用了三次')))
@@ -1535,7 +1455,7 @@ def graph_section():
         pictures = f'<p class="warn">画不出来：本文件的 Value 算这个例子时出错了（{esc(type(e).__name__)}: {esc(e)}）。</p>'
     finally:
         speed_tricks = saved
-    return ('<section id="graph"><h2>6. 计算图：第 3 节手算的例子</h2><p>用本文件的 <code>Value</code> 算 L = ln(relu(a·b + c))（a = 2，b = −3，c = 10），'
+    return ('<section id="graph"><h2>5. 计算图：第 3 节手算的例子</h2><p>用本文件的 <code>Value</code> 算 L = ln(relu(a·b + c))（a = 2，b = −3，c = 10），'
             '再调用 <code>backward()</code>。每个方框是一个节点：它是什么、前向的值 data、反向传播得到的梯度 grad = ∂L/∂(这个节点)。'
             '箭头从输入指向结果，箭头上的数是局部导数 ∂(结果)/∂(输入)；一个节点的 grad = 它指向的每个结果的 grad × 那条箭头上的局部导数，再加起来。'
             '下面那张图里 a 被用了三次（y = a·a + a），三条路的贡献要加起来：这就是 backward 里用 += 的原因。</p>' + pictures + '</section>')
@@ -1591,7 +1511,7 @@ svg { max-width: 100%; height: auto; display: block; }  svg text { font-size: 12
 .uniform { stroke: #777; stroke-width: 1.5; stroke-dasharray: 7 4; color: #777; }  .bigram { stroke: #e6550d; stroke-width: 1.5; stroke-dasharray: 2 3; color: #e6550d; }
 .before, .vowel, .vowel text { fill: #d62728; color: #d62728; }  .after { fill: #2ca02c; color: #2ca02c; }
 .other, .other text { fill: #1f77b4; color: #1f77b4; }  .bos, .bos text { fill: #000; font-weight: bold; }
-.cards, .heads, .maps { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start; }  .maps figure { flex: 1 1 340px; max-width: 480px; }
+.cards, .heads, .maps { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start; }  .maps figure { flex: 1 1 340px; max-width: 480px; }  svg.map { border: 1px solid #ccc; }
 .card { flex: 1 1 240px; max-width: 330px; border: 1px solid #ddd; border-radius: 6px; padding: 4px 10px 8px; font-size: 0.92em; }
 .gradient { display: inline-block; width: 120px; height: 0.8em; background: linear-gradient(to right, #f7fbff, #08306b); }
 figcaption b, figcaption span { white-space: nowrap; }  .cellnum { font-size: 11px; }  .leader { stroke: #999; stroke-width: 0.8; }
@@ -1608,7 +1528,7 @@ figcaption b, figcaption span { white-space: nowrap; }  .cellnum { font-size: 11
 
 def page_html(record):
     """整个网页（一个字符串）。record 由 run() 填好；这里只读它。"""
-    body = [overview_section(record), loss_section(record), explain_section(record), embedding_section(record), shape_section(record), graph_section()]
+    body = [overview_section(record), loss_section(record), explain_section(record), embedding_section(record), graph_section()]
     page = ('<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
             f'{PAGE_MARK.format("")}\n<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<title>microGPT 教学版：这次运行</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n'
@@ -1670,8 +1590,8 @@ def command_prefix():
 
 
 def display_width(text):
-    """文字在终端里占几列：中日韩的全角字符占两列，其余占一列（east_asian_width 为 W 或 F 的是全角）。"""
-    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else 1 for ch in text)
+    """文字在终端里占几列：中日韩的全角字符占两列（east_asian_width 为 W 或 F 的是全角），换行符不占列，其余占一列。"""
+    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else ch != '\n' for ch in text)
 
 
 def pad(text, width, right=False):
@@ -1801,12 +1721,10 @@ def apply_overrides(argv):
     for arg in args:
         if arg in ('-h', '--help'):
             return None
-        # 中文输入法打出的标点：—— 或 －－ 代替 --，＝ 或 ： 代替 =，中文引号。在很多字体里它们和英文的几乎一样
-        fixed = re.sub(r'^[—–－]+-*', '--', arg).translate(str.maketrans({'＝': '=', '：': '=', '“': '', '”': '', '‘': '', '’': ''}))
         match = re.fullmatch(r'--(\w+)(?:=(.*))?', arg, flags=re.S)
-        if not match:
-            ime = re.fullmatch(r'--(\w+)(?:=(.*))?', fixed, flags=re.S)
-            raise UserError(f'参数 "{shown_value(arg)}" 里有中文输入法的标点。请切换到英文输入法，写成：{shown_value(fixed)}' if ime else f'看不懂命令行参数 "{shown_value(arg)}"：请写成 --名字=值 的形式，例如 --num_steps=200。运行 {command_prefix()} --help 可以列出全部设置。', 2)
+        if not match:                      # 最常见的原因：中文输入法打出的 ——、＝、：，在很多字体里它们和英文的几乎一样
+            raise UserError(f'看不懂命令行参数 "{shown_value(arg)}"：请写成 --名字=值 的形式，例如 --num_steps=200（- 和 = 要用英文输入法打）。'
+                            f'运行 {command_prefix()} --help 可以列出全部设置。', 2)
         name, text = match.groups()
         if name not in RULES:
             raise unknown_setting(name, '')
@@ -1851,12 +1769,8 @@ def settings_help(lines):
     """--help 的内容：直接读本文件第 0 节的设置行，所以说明永远和代码一致。排成悬挂缩进的表，不超过 80 列。"""
     prog, width = command_prefix(), min(terminal_width(), 80) - 1
     out = wrap(f'用法：{prog} [--名字=值 ...]（也可以写成 --名字 值）', width, '      ') + ['', '设置（本文件第 0 节里写的值）及含义：']
-    for name in RULES:
-        head = f'  --{name}={SETTINGS[name]}'
-        if len(head) > 24:                 # 太长：说明从下一行开始
-            out.append(head)
-            head = ''
-        out += wrap(head.ljust(26) + lines.get(name, (0, ''))[1], width, ' ' * 26)
+    for name in RULES:                     # 说明从第 26 列开始；“--名字=值”更长时（第 0 节里改过的长路径），说明隔一个空格跟在后面
+        out += wrap(f'{f"  --{name}={SETTINGS[name]}":<25} {lines.get(name, (0, ""))[1]}', width, ' ' * 26)
     return '\n'.join(out + ['', '例子：', f'  {prog} --num_steps=3000 --temperature=0.8', f'  {prog} --save_path=m.json',
                             f'  {prog} --load_path=m.json --num_steps=0 --prompt=ma --explain=emma'])
 
@@ -1882,17 +1796,17 @@ class SafeOutput:
 
 
 class Progress:
-    """训练进度：在终端里是一行原地刷新（不超过终端宽度）；输出到文件或管道时，按间隔各打一行。"""
+    """训练进度：约每 5% 的步数留下一行（log_every 可以改间隔），读下来就是损失怎么下降的记录；
+    在终端里，两行之间还有一行原地刷新（不超过终端宽度），看得出训练正在进行。"""
 
     def __init__(self, total_steps):
         self.total, self.start, self.smooth, self.last_draw = total_steps, time.perf_counter(), None, 0.0
-        self.on_terminal = bool(sys.stdout.isatty()) and log_every == 0
-        self.every = log_every or max(1, round(total_steps / 20))     # 不是终端时，每隔几步打一行（默认约 5%）
+        self.on_terminal = bool(sys.stdout.isatty())
+        self.every = log_every or max(1, round(total_steps / 20))
 
     def update(self, step, loss, lr):
         # 平滑损失：指数滑动平均，单步损失波动很大（每步只看一个名字），平滑后才看得出趋势
         self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
-        last = step == self.total
         speed = step / max(time.perf_counter() - self.start, 1e-9)
         # 各部分按重要性排好：一行放不下时从后往前丢。输出到文件或管道时一行最多 COLUMNS 列（没设时是 80）；
         # 在终端里整行必须比终端窄：写满最后一列时，很多终端会自动换行，之后每次刷新都会多留下一行
@@ -1901,11 +1815,10 @@ class Progress:
         width = terminal_width() - (1 if self.on_terminal else 0)
         while len(fields) > 1 and display_width(' | '.join(fields)) > width:
             fields.pop()
-        if not self.on_terminal:
-            if last or step == 1 or step % self.every == 0:
-                print(' | '.join(fields), flush=True)
-        elif last or time.perf_counter() - self.last_draw > 0.1:
-            print('\r' + pad(' | '.join(fields), width), end='\n' if last else '', flush=True)
+        keep = step in (1, self.total) or step % self.every == 0          # 这一行留下来
+        if keep or self.on_terminal and time.perf_counter() - self.last_draw > 0.1:
+            line = ' | '.join(fields)
+            print('\r' + pad(line, width) if self.on_terminal else line, end='\n' if keep else '', flush=True)
             self.last_draw = time.perf_counter()
 
 
@@ -2002,12 +1915,12 @@ def check_inputs(docs, val_docs, tokenizer, ckpt, record):
     """在任何费时的事情之前，检查 prompt、explain、要写的文件和数据，免得训练了几分钟才发现写错了。
     返回要评估的留出集：读回的模型只用来采样、数据却不合它的词表时，跳过评估（返回空列表）。"""
     for name, text in (('prompt', prompt), ('explain', explain)):
-        if unknown_chars(tokenizer, text):
-            raise UserError(f'--{name} 里有模型不认识的字符 {shown_value("".join(unknown_chars(tokenizer, text)))}。模型的词表：{vocab_text(tokenizer)}', 2)
+        if tokenizer.unknown_chars(text):
+            raise UserError(f'--{name} 里有模型不认识的字符 {shown_value("".join(tokenizer.unknown_chars(text)))}。模型的词表：{vocab_text(tokenizer)}', 2)
     if len(tokenizer.encode(prompt)) - 2 >= block_size:
         raise UserError(f'--prompt 编码后有 {len(tokenizer.encode(prompt)) - 2} 个 token，但模型最多看 block_size={block_size} 个位置（第一个是 BOS），没有地方再往下写了。请用短一些的开头。', 2)
     check_outputs()
-    unknown = unknown_chars(tokenizer, ''.join(docs))
+    unknown = tokenizer.unknown_chars(''.join(docs))
     if not unknown:      # 只量可能太长的行（token 数不会超过字节数）：位置数 = token 数 + 结尾的 BOS
         record['data']['too_long'] = [n for n in (len(tokenizer.encode(d)) - 1 for d in docs if len(d.encode('utf-8')) + 1 > block_size) if n > block_size]
         return val_docs
@@ -2023,25 +1936,19 @@ def check_inputs(docs, val_docs, tokenizer, ckpt, record):
 
 # ---- 报告：都从 record 里读 ----
 
-SOURCE_LEGEND = '* 是命令行上给的值，^ 是读回的模型文件决定的值，没有记号的是本文件第 0 节里写的值'
-
-
-def settings_shown(record):
-    """设置一览：[(名字, 显示的值, 记号)]，记号见 SOURCE_LEGEND。终端的概览和网页都用它。"""
-    return [(name, (shown_path(value) if RULES[name][0] == 'path' and value else visible(value))   # 命令行给的路径已是绝对路径
-             + ('（读回模型时不起作用）' if name == 'init_std' and load_path else ''), {'file': '', 'cli': '*', 'model': '^'}[source])
-            for name, (value, source) in record['settings'].items()]
-
-
 def overview_lines(record):
     """这次运行一览（几句话）：数据、词表、参数、读回的模型、设置和它们从哪里来、要注意的事。终端和网页印的都是它。"""
-    data, model, shown = record['data'], record['model'], settings_shown(record)
+    data, model = record['data'], record['model']
     lines = [f'数据：{data["file"]}，共 {data["lines"]} 行；训练用 {data["train"]} 行，留出验证 {data["val"]} 行', f'词表：{model["vocab_text"]}',
              f'参数：{model["n_params"]} 个；{n_layer} 层，n_embd={n_embd}，{n_head} 个头，block_size={block_size}']
     if model['loaded_from']:
         same = '和这次的数据相同' if model['trained_on']['fingerprint'] == data['fingerprint'] else f'训练时用的是 {visible(model["trained_on"]["file"] or "别的数据")}'
         lines.append(f'模型：读自 {shown_path(model["loaded_from"])}（已训练 {model["steps_before"]} 步，{same}）')
-    lines.append('设置：' + '  '.join(f'{name}={value}{mark}' for name, value, mark in shown) + (f'（{SOURCE_LEGEND}）' if any(m for *_, m in shown) else ''))
+    # 每个设置的值（命令行给的路径已是绝对路径，显示得短一些）和它从哪里来的记号
+    shown = [f'{name}={shown_path(value) if RULES[name][0] == "path" and value else visible(value)}' + '（读回模型时不起作用）' * (name == 'init_std' and bool(load_path))
+             + {'file': '', 'cli': '*', 'model': '^'}[source] for name, (value, source) in record['settings'].items()]
+    legend = any(source != 'file' for _, source in record['settings'].values())
+    lines.append('设置：' + '  '.join(shown) + '（* 是命令行上给的值，^ 是读回的模型文件决定的值，没有记号的是本文件第 0 节里写的值）' * legend)
     if data['too_long']:
         lines.append(f'注意：有 {len(data["too_long"])} 行的“token 数 + 结尾的 BOS”超过上下文长度 block_size={block_size}，这些行只训练前 {block_size} 个位置（超出的部分和结尾的 BOS 学不到）。想全部学到，可以用 --block_size={max(data["too_long"])}。')
     if model['loaded_from'] and num_steps:
@@ -2050,22 +1957,17 @@ def overview_lines(record):
 
 
 def print_report(record, train_docs, val_docs):
-    """训练后的报告：损失曲线、留出集损失和对照、给学习者的提醒。"""
+    """训练后的报告：留出集损失和对照、给学习者的提醒。损失怎么一步步下降，看训练时留下的进度行；画成图在网页里（--html_path）。"""
     losses, step_losses, vocab_size = record['losses'], record['step_losses'], record['model']['vocab_size']
-    if step_losses:                        # 只有 1 步时，loss_chart 会说明画不出曲线
-        print('\n' + '\n'.join(loss_chart(step_losses, losses['before'], losses['after'], max_width=min(80, terminal_width() - 1))))
     if not val_docs:
         say(f'\n没有留出验证集（val_size={val_size}、数据不到 10 行，或数据不合读回模型的词表），跳过验证损失。')
         return training_exploded(record) and say(f'提醒：最后 10% 步的训练损失远大于均匀乱猜的 {losses["uniform"]:.2f}：训练“爆炸”了。请把 learning_rate 调小（现在是 {learning_rate}）。')
     rows = loss_rows(record)
-    say()
-    say('留出集上每个 token 位置的平均损失（困惑度 = e^损失：平均在几个 token 里犹豫）：')
+    say('\n留出集上每个 token 位置的平均损失（困惑度 = e^损失：平均在几个 token 里犹豫）：')
     for label, value in rows:
         print(f'  {pad(label, max(display_width(label) for label, _ in rows) + 2)}{loss_text(value)}   困惑度 {number_label(perplexity(value), 1)}')
     say(f'每个字符的损失：{loss_text(losses["per_char"])}（不同的分词器之间比这个数：一个 token 可能是几个字，也可能是半个字；'
         + ('字符级分词里一个 token 就是一个字符，它和上表的“训练后”相同）。' if record['model']['tokenizer'].get('vocabulary') else '见第 9 节的 chars_per_position）。'))
-    if math.isinf(perplexity(losses['after'])):
-        say('困惑度 inf：损失太大，e^损失超出了小数能表示的范围（约 1.8e308），只好写成无穷大 inf。')
     for note in diagnose(losses['before'], losses['after'], len(step_losses), train_docs, val_docs, vocab_size):
         say('提醒：' + note)
 
@@ -2087,11 +1989,10 @@ def print_samples(labelled):
 def why_not_finite(record, step=0):
     """算出的数不是有限的数（NaN、inf）时该怪谁：还没更新过参数就出了问题，怪初始参数（读回的模型文件，或 init_std）；
     训练了几步之后才出问题，怪学习率。"""
-    if record['model']['loaded_from'] and step <= 1 and not record['step_losses']:
-        return f'问题出在模型文件 {shown_path(record["model"]["loaded_from"])} 里的参数上：请换一个模型文件，或者不用 --load_path 从头训练。'
-    if step <= 1 and not record['step_losses']:
-        return f'参数还没更新过就算不出来了，问题在初始参数上：请调小 init_std（现在是 {init_std}）。'
-    return f'请调小 learning_rate（现在是 {learning_rate}）重新训练。'
+    if step > 1 or record['step_losses']:
+        return f'请调小 learning_rate（现在是 {learning_rate}）重新训练。'
+    return (f'问题出在模型文件 {shown_path(record["model"]["loaded_from"])} 里的参数上：请换一个模型文件，或者不用 --load_path 从头训练。' if record['model']['loaded_from']
+            else f'参数还没更新过就算不出来了，问题在初始参数上：请调小 init_std（现在是 {init_std}）。')
 
 
 # ---- 主程序 ----
@@ -2145,8 +2046,7 @@ def run(argv):
     state = init_params(tokenizer.vocab_size)
     optimizer = Adam(flatten(state))
     record['model'] = {'vocab_size': tokenizer.vocab_size, 'tokenizer': tokenizer_record(tokenizer), 'vocab_text': vocab_text(tokenizer),
-                       'tokens': token_names(tokenizer), 'n_params': len(optimizer.params),
-                       'shapes': param_shapes(tokenizer.vocab_size, n_layer, n_embd, block_size), 'loaded_from': ckpt and script_dir_path(load_path),
+                       'tokens': token_names(tokenizer), 'n_params': len(optimizer.params), 'loaded_from': ckpt and script_dir_path(load_path),
                        'trained_on': ckpt and (ckpt.get('data') or {'file': '', 'fingerprint': ''}), 'steps_before': restore(ckpt, state, optimizer) if ckpt else 0}
     record['embeddings'] = {'before': wte_rows(state)}
     for line in overview_lines(record):
@@ -2162,7 +2062,7 @@ def run(argv):
     losses.update(uniform=math.log(tokenizer.vocab_size), bigram=bigram_loss(train_docs, val_docs, tokenizer) if val_docs else None,
                   per_char=losses['after'] * chars_per_position(tokenizer, val_docs) if val_docs else None)
     record['embeddings']['after'] = wte_rows(state)
-    print_report(record, train_docs, val_docs)        # 11. 损失曲线、对照和提醒
+    print_report(record, train_docs, val_docs)        # 11. 留出集损失、对照和提醒
     if save_path:                                     # 10. 保存
         save_model(state, optimizer, record)
     stopping['phase'] = ''
