@@ -33,8 +33,8 @@ Peak memory is the process's maximum resident set size after the timed run (Unix
 main([]), so both runs of a pair start the same way. "Switched back" means the twin of section 8 is replaced
 by its textbook version for every call, while every other trick stays on:
     fast_dot, fast_linear          the plain sums of products (the lesson's dot / linear with speed_tricks=False)
-    fast_cross_entropy, fast_backward, fast_adam_step
-                                   the lesson function run with speed_tricks=False for that call only
+    fast_doc_loss                  the lesson's doc_loss: lm_head and a cross-entropy node at every position (model tricks stay on)
+    fast_backward, fast_adam_step  the lesson function run with speed_tricks=False for that call only
     fast_mlp                       the dense fused MLP fast_linear(relu(fast_linear(x, W1)), W2): only the sparsity is off
     fast_evaluate                  one name after another, as the lesson's evaluate does (the model keeps its tricks)
     start_speed_tricks             does nothing (the cyclic garbage collector stays on)
@@ -62,7 +62,7 @@ import time
 
 from helpers import ROOT, default_start, graph_size, train_steps   # tests/helpers.py：测试也用它们
 SCRIPT = os.path.join(ROOT, 'microgpt_teaching.py')
-TRICKS = ['fast_dot', 'fast_linear', 'fast_cross_entropy', 'fast_mlp', 'fast_evaluate',
+TRICKS = ['fast_dot', 'fast_linear', 'fast_doc_loss', 'fast_mlp', 'fast_evaluate',
           'fast_backward', 'fast_adam_step', 'start_speed_tricks']
 PYTHON = sys.executable          # --python=PATH replaces it
 SCRIPT_ARGS = []                 # --args="..." for whole runs
@@ -197,6 +197,11 @@ def textbook_version(mg, trick):
         def dense_mlp(x, w_fc1, w_fc2):
             return mg.fast_linear([h.relu() for h in mg.fast_linear(x, w_fc1)], w_fc2)
         return dense_mlp
+    if trick == 'fast_doc_loss':
+        def per_position(state, tokens):            # the lesson's doc_loss: an output layer and a cross-entropy per position
+            losses = mg.doc_losses(state, tokens)   # (the model inside keeps its tricks)
+            return (1 / len(losses)) * sum(losses)
+        return per_position
     if trick == 'fast_evaluate':
         def one_by_one(state, docs, tokenizer):     # the lesson's evaluate; the model inside keeps its tricks
             total, count = 0.0, 0
@@ -206,8 +211,7 @@ def textbook_version(mg, trick):
                 count += len(losses)
             return total / count
         return one_by_one
-    lesson = {'fast_dot': mg.dot, 'fast_linear': mg.linear,
-              'fast_cross_entropy': mg.cross_entropy, 'fast_backward': mg.Value.backward,
+    lesson = {'fast_dot': mg.dot, 'fast_linear': mg.linear, 'fast_backward': mg.Value.backward,
               'fast_adam_step': mg.Adam.step}[trick]
 
     def textbook(*args):                            # the lesson function with speed_tricks=False, for this call only

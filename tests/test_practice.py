@@ -94,7 +94,7 @@ def summary(stdout):
 # ---- 课本写法的函数体（正确），变异体在它们上面改一处 ----
 GPT = '''
 head_dim = n_embd // n_head
-x = rmsnorm([t + p for t, p in zip(state['wte'][token_id], state['wpe'][pos_id])])
+x = rmsnorm([a + b for a, b in zip(state['wte'][token_id], state['wpe'][pos_id])])
 for li in range(n_layer):
     x_residual = x
     x = rmsnorm(x)
@@ -104,11 +104,11 @@ for li in range(n_layer):
     x_attn = []
     for h in range(n_head):
         lo, hi = h * head_dim, (h + 1) * head_dim
-        scores = [sum(a * b for a, b in zip(q[lo:hi], k_t[lo:hi])) / head_dim ** 0.5 for k_t in keys[li]]
+        scores = [sum(a * b for a, b in zip(q[lo:hi], k_j[lo:hi])) / head_dim ** 0.5 for k_j in keys[li]]
         weights = softmax(scores)
         if attention is not None:
             attention.append([w.data for w in weights])
-        x_attn += linear(weights, [[v_t[j] for v_t in values[li]] for j in range(lo, hi)])
+        x_attn += [sum(w * v_j[d] for w, v_j in zip(weights, values[li])) for d in range(lo, hi)]
     x = [a + b for a, b in zip(linear(x_attn, state[f'layer{li}.attn_wo']), x_residual)]
     x_residual = x
     x = mlp(rmsnorm(x), state[f'layer{li}.mlp_fc1'], state[f'layer{li}.mlp_fc2'])
@@ -296,8 +296,8 @@ def test_correct_rewrites_in_another_form_pass(tmp_path):
             return [e * total ** -1 for e in exps]'''),
         ('rmsnorm', 'denom = (sum(xi * xi for xi in x) / len(x) + 1e-5) ** 0.5\nreturn [xi / denom for xi in x]'),
         ('cross_entropy', 'return -softmax(logits)[target].log()'),
-        ('gpt', one_change(GPT, 'x_attn += linear(weights, [[v_t[j] for v_t in values[li]] for j in range(lo, hi)])',
-                           'x_attn += [sum(w * v_t[j] for w, v_t in zip(weights, values[li])) for j in range(lo, hi)]')),
+        ('gpt', one_change(GPT, 'x_attn += [sum(w * v_j[d] for w, v_j in zip(weights, values[li])) for d in range(lo, hi)]',
+                           'x_attn += [dot(weights, [v_j[d] for v_j in values[li]]) for d in range(lo, hi)]')),
         ('Adam.step', ADAM),
         ('sample_name', one_change(SAMPLE, 'token_id = random.choices(range(tokenizer.vocab_size), '
                                    'weights=[p.data for p in probs])[0]', '''r, token_id = random.random(), 0
@@ -638,8 +638,8 @@ def original_source():
     ('cross_entropy', 'cross_entropy', '''
         top = max(z.data for z in logits)
         return Value(top + math.log(sum(math.exp(z.data - top) for z in logits))) - logits[target]''', False),
-    ('attention', 'gpt', one_change(GPT, 'scores = [sum(a * b for a, b in zip(q[lo:hi], k_t[lo:hi])) / head_dim ** 0.5',
-                                    'scores = [Value(sum(a.data * b.data for a, b in zip(q[lo:hi], k_t[lo:hi])) / head_dim ** 0.5)'),
+    ('attention', 'gpt', one_change(GPT, 'scores = [sum(a * b for a, b in zip(q[lo:hi], k_j[lo:hi])) / head_dim ** 0.5',
+                                    'scores = [Value(sum(a.data * b.data for a, b in zip(q[lo:hi], k_j[lo:hi])) / head_dim ** 0.5)'),
      False)], ids=['mul', 'linear', 'softmax', 'cross_entropy', 'cross_entropy_lse', 'attention'])
 def test_gradient_hint_for_every_exercise_with_a_gradient_stage(name, func, body, broken):
     """抓“离开了 Value 的运算”这条线索只有 softmax 才给的错误：每个有梯度检查的练习，前向对、梯度错时都点名
