@@ -65,7 +65,7 @@ temperature = 0.5         # 采样温度（至少 0.001，再小也和 0.001 一
 num_samples = 20          # 训练结束后编多少个名字
 val_size = 200            # 留出验证集的行数（最多占全部数据的十分之一），这些行不参与训练
 init_std = 0.08           # 参数初始值的高斯（正态）分布标准差
-speed_tricks = True       # True：用第 8 节的提速技巧；False：完全照第 3–7 节的课本公式计算（慢约 35 倍，算出的数相同）
+speed_tricks = True       # True：用第 8 节的提速技巧；False：完全照第 3–7 节的课本公式计算（慢约 30 倍，算出的数相同）
 log_every = 0             # 每隔几步留下一行训练进度；0 表示自动（约每 5% 一行；在终端里，两行之间还有一行原地刷新）
 save_path = ''            # 训练完把模型存到这个 JSON 文件（空 = 不保存）；相对路径的规则同 input_path
 load_path = ''            # 从这个 JSON 文件读回模型，代替随机初始化（空 = 不读）；形状和词表以文件为准
@@ -500,7 +500,7 @@ def label_samples(samples, tokenizer, train_docs, val_docs):
 # 每个技巧都写明它代替的公式、为什么快，以及量到的收益：把这一个技巧换回课本写法、其余不变，和全部开着的
 # 整个默认运行（训练 1000 步）交替各跑几次（python tests/benchmark.py --tricks），收益 = 省下的时间 / 换回后的用时。
 # 数是在 2 核测试机上量的：CPython 3.11 和 PyPy 3.9 各一列；收益不到 5% 的写法不收进来（例如 softmax 的
-# 融合分母只快约 2%–5%）。全部技巧合起来，默认运行比完全照课本写法快约 35 倍。
+# 融合分母只快约 2%–5%）。全部技巧合起来，默认运行比完全照课本写法快约 30 倍。
 # 纯 Python 里慢的不是乘法加法本身，而是每建一个 Value 节点、每走一条边的开销；下面的技巧都是在减少它们。
 
 def fast_dot(a, b):
@@ -1308,8 +1308,8 @@ def top5_svg(probs, target, names):
 
 
 def attention_html(attention, labels, settings):
-    out = ('<h3>注意力</h3><p>每个头一张热图：第 q 行是正在读的位置（query），第 k 列是它看的位置（key），每行加起来是 100%。'
-           '因果遮罩：位置 q 只能看 k ≤ q，所以只有下三角有格子，灰色的是看不到的未来。格子里的数是百分数（格子太小时写在图下面的表里），'
+    out = ('<h3>注意力</h3><p>每个头一张热图：第 i 行是正在读的位置（query），第 j 列是它看的位置（key），每行加起来是 100%。'
+           '因果遮罩：位置 i 只能看 j ≤ i，所以只有下三角有格子，灰色的是看不到的未来。格子里的数是百分数（格子太小时写在图下面的表里），'
            '鼠标停在格子上可以看到精确的权重。 0% <span class="gradient"></span> 100%</p>')
     heads = settings['n_head'][0]
     for li in range(settings['n_layer'][0]):    # attention[pos] 按层、按头排：第 li 层第 h 个头是第 li·n_head + h 项
@@ -1685,7 +1685,7 @@ def checked(name, value, where=''):
         problem = allowed
     else:
         return float(value) if kind is float else value
-    raise UserError(f'设置 {name} = {shown_value(repr(value))}{where} 不合法：{problem}。', 2)
+    raise UserError(f'设置 {name} = {shown_value(repr(value))}{where or " "}不合法：{problem}。', 2)
 
 
 def parse_value(name, text):
@@ -1972,7 +1972,7 @@ def print_report(record, train_docs, val_docs):
     for label, value in rows:
         print(f'  {pad(label, max(display_width(label) for label, _ in rows) + 2)}{loss_text(value)}   困惑度 {number_label(perplexity(value), 1)}')
     say(f'每个字符的损失：{loss_text(losses["per_char"])}（不同的分词器之间比这个数：一个 token 可能是几个字，也可能是半个字；'
-        + ('字符级分词里一个 token 就是一个字符，它和上表的“训练后”相同）。' if record['model']['tokenizer'].get('vocabulary') else '见第 9 节的 chars_per_position）。'))
+        + ('字符级分词里一个 token 就是一个字符，它和上表中这个模型的损失相同）。' if record['model']['tokenizer'].get('vocabulary') else '见第 9 节的 chars_per_position）。'))
     for note in diagnose(losses['before'], losses['after'], len(step_losses), train_docs, val_docs, vocab_size):
         say('提醒：' + note)
 

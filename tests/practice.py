@@ -1042,9 +1042,9 @@ PIECES = re.compile(rf'\s+|[（「『“‘《]*(?:[^\s{CJK}]+(?:[{CJK}]+[^\s{CJ
 
 
 def display_width(text):
-    """文字在终端里占几列：中日韩的全角字符占两列，其余占一列。"""
+    """文字在终端里占几列：中日韩的全角字符占两列，换行符不占列，其余占一列。"""
     import unicodedata
-    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else 1 for ch in text)
+    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else ch != '\n' for ch in text)
 
 
 def wrap(text, width, indent=''):

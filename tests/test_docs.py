@@ -95,14 +95,14 @@ def test_demo_blocks_in_the_tutorial_run_and_print_what_they_show(mg, capsys):
 
 
 def test_tutorial_chapters_mirror_the_script_sections():
-    """脚本的 13 个小节标题（第 0 到 12 节）都是教程里的标题，文字一字不差、顺序相同（标题级别不限）；
-    第 0 到 7 章在“## 附录”之前（核心路径），第 8 到 12 章在附录里：抓脚本的小节加了、改了或调换了，教程却没跟上的错误。"""
+    """脚本的 14 个小节标题（第 0 到 13 节）都是教程里的标题，文字一字不差、顺序相同（标题级别不限）；
+    第 0 到 7 章在“## 附录”之前（核心路径），第 8 到 13 章在附录里：抓脚本的小节加了、改了或调换了，教程却没跟上的错误。"""
     sections = re.findall(r'^# (\d+\. .+)$', read(SCRIPT), flags=re.M)
     text = re.sub(r'^```.*?^```', '', read(TUTORIAL), flags=re.M | re.S)
     core, marker, appendix = text.partition('\n## 附录\n')
     assert marker, '教程要有一个 “## 附录” 标题'
     heading = r'^#{2,6} (\d+\. .+)$'
-    assert len(sections) == 13
+    assert len(sections) == 14
     assert re.findall(heading, core, flags=re.M) == sections[:8]
     assert re.findall(heading, appendix, flags=re.M) == sections[8:]
 
@@ -139,13 +139,16 @@ def github_anchor(heading):
 
 
 def anchors_of(path):
+    """文件里能链接到的锚点：每个标题（按 GitHub 的规则生成），加上 <a id="…"></a> 写明的锚点（术语表的每一行）。"""
     found, seen = set(), {}
     text = re.sub(r'^```.*?^```', '', read(path), flags=re.M | re.S)   # 代码块里的标题不算
     for heading in re.findall(r'^#{1,6} (.+)$', text, flags=re.M):
         anchor = github_anchor(heading)
         found.add(anchor if anchor not in seen else f'{anchor}-{seen[anchor]}')
         seen[anchor] = seen.get(anchor, 0) + 1
-    return found
+    explicit = re.findall(r'<a id="([^"]+)"></a>', text)
+    assert len(explicit) == len(set(explicit)), '同一个 <a id> 锚点出现了两次'
+    return found | set(explicit)
 
 
 @pytest.mark.parametrize('doc', [README, TUTORIAL])
@@ -164,15 +167,49 @@ def test_local_links_and_anchors_exist(doc):
             assert anchor in anchors_of(target), link
 
 
+def glossary_rows():
+    """术语表的每一行：(锚点, 术语, English)。每行以 <a id="g-…"></a> 开头，锚点是 g- 加上 English 一栏（去掉括号里的部分）
+    的 ASCII 写法，例如 g-loss、g-autograd、g-bpe。"""
+    glossary = read(TUTORIAL).partition('\n### 术语表')[2]
+    rows = re.findall(r'^\| (.+?) \| (.+?) \| .+ \|$', glossary, flags=re.M)[2:]
+    out = []
+    for first, english in rows:
+        match = re.fullmatch(r'<a id="(g-[a-z0-9-]+)"></a>(.+)', first)
+        assert match, f'术语表的这一行没有以自己的锚点 <a id="g-…"></a> 开头：{first}'
+        out.append((match.group(1), re.sub(r'（.*?）', '', match.group(2)).strip(), english))
+    return out
+
+
+def test_glossary_anchors_are_named_after_the_english_term():
+    """术语表每一行的锚点就是 g- 加上英文术语的 ASCII 写法（去掉括号里的补充），互不相同：抓复制一行改了术语却没改锚点、
+    链接因此跳到别的术语上的错误。"""
+    rows = glossary_rows()
+    for anchor, term, english in rows:
+        slug = re.sub(r'[^a-z0-9]+', '-', re.sub(r'\s*\(.*?\)', '', english).lower()).strip('-')
+        assert anchor == 'g-' + slug, (term, anchor, english)
+    assert len({anchor for anchor, _, _ in rows}) == len(rows)
+
+
+def test_glossary_links_point_at_their_own_row():
+    """教程里链接到术语表的地方都直接跳到那个术语自己的一行（#g-…），而不是术语表的开头：只有写着“术语表”的链接
+    才指向 #术语表。抓加了术语链接却还指向整张表、读者得自己在几十行里找的错误。"""
+    text = re.sub(r'^```.*?^```', '', read(TUTORIAL), flags=re.M | re.S)
+    anchors = {anchor for anchor, _, _ in glossary_rows()}
+    for label, target in re.findall(r'\[([^\]]+)\]\(#(术语表|g-[^)]*)\)', text):
+        if target == '术语表':
+            assert label == '术语表', f'“{label}”的链接指向术语表的开头，应该指向它自己的一行 #g-…'
+        else:
+            assert target in anchors, f'“{label}”的链接指向不存在的术语 #{target}'
+
+
 def test_glossary_terms_are_linked_at_first_use():
-    """术语表里的每个术语都在教程里用到，而且第一次出现（代码、标题、行内代码、目录不算）就在一个指向术语表的链接里：
-    抓新加了术语却没链接、或者把链接挪到了后面的错误。"""
+    """术语表里的每个术语都在教程里用到，而且第一次出现（代码、标题、行内代码、目录不算）就在一个指向这个术语自己那一行
+    （#g-…）的链接里：抓新加了术语却没链接、把链接挪到了后面、或者链接跳到了别的术语上的错误。"""
     text = read(TUTORIAL)
     body, marker, glossary = text.partition('\n### 术语表')
     assert marker
-    terms = [re.sub(r'（.*?）', '', row).strip()
-             for row in re.findall(r'^\| (.+?) \| .+? \| .+ \|$', glossary, flags=re.M)[2:]]
-    assert len(terms) >= 40
+    rows = glossary_rows()
+    assert len(rows) >= 40
 
     def blank(match):
         return re.sub(r'[^\n]', ' ', match.group(0))
@@ -181,12 +218,14 @@ def test_glossary_terms_are_linked_at_first_use():
     prose = re.sub(r'^```.*?^```', blank, prose, flags=re.M | re.S)
     prose = re.sub(r'^#.*$', blank, prose, flags=re.M)
     prose = re.sub(r'`[^`\n]*`', blank, prose)
-    links = [(m.start(1), m.end(1)) for m in re.finditer(r'\[([^\]]+)\]\(#术语表\)', prose)]
-    for term in terms:
+    links = [(m.start(1), m.end(1), m.group(2)) for m in re.finditer(r'\[([^\]]+)\]\(#(g-[a-z0-9-]+)\)', prose)]
+    for anchor, term, _ in rows:
         pattern = re.escape(term)
         if re.match(r'[A-Za-z]', term):
             pattern = r'(?<![A-Za-z0-9_-])' + pattern + r'(?![A-Za-z0-9_])'
-        first = re.search(pattern, prose)
+        # 落在另一个术语的链接里的不算（“[梯度下降](#g-gradient-descent)”里的“梯度”是另一个术语）
+        first = next((m for m in re.finditer(pattern, prose)
+                      if not any(a <= m.start() and m.end() <= b and target != anchor for a, b, target in links)), None)
         assert first, f'术语表里的“{term}”在教程里没有用到'
-        assert any(a <= first.start() and first.end() <= b for a, b in links), \
-            f'“{term}”第一次出现时没有链接到术语表：…{prose[max(0, first.start() - 30):first.end() + 30]}…'
+        assert any(a <= first.start() and first.end() <= b and target == anchor for a, b, target in links), \
+            f'“{term}”第一次出现时没有链接到术语表里它自己的一行 #{anchor}：…{prose[max(0, first.start() - 30):first.end() + 30]}…'
