@@ -197,3 +197,50 @@ def test_command_line_shape_of_a_bpe_model_is_fixed_by_the_file(tmp_path):
     result = run_main(f'--input_path={data}', f'--load_path={ckpt}', f'--bpe_merges={merges + 1}', '--num_steps=0', *SMALL)
     assert_clean_failure(result, 2, f'--bpe_merges={merges + 1}', f'模型文件里的 bpe_merges 是 {merges}')
     assert math.isfinite(read_checkpoint(ckpt)['val_loss'])
+
+
+def test_merges_are_counted_inside_each_training_document_only(mg):
+    """抓把训练集连成一篇来数（数了跨文档的相邻对 “c|a”）、在留出集上也学合并、或者起始字节只取训练集（留出集独有的字节
+    编不了码）的错误。训练集里 (a, b) 在两篇文档里各出现一次；c、a 单独成篇，连起来才会有 3 次 (c, a)；
+    (x, y) 只在留出集里出现。"""
+    train = ['c', 'a', 'c', 'a', 'c', 'a', 'ab', 'ab']
+    docs = train + ['xy', 'xy', 'xy']
+    mg.tokenizer, mg.bpe_merges = 'bpe', 10
+    tok = mg.make_tokenizer(docs, train, None)
+    assert tok.base_bytes == list(b'abcxy')                 # 起始字节来自全部数据：a0 b1 c2 x3 y4
+    assert tok.merges == [(0, 1)]                            # 只有 ab；(c, a)、(x, y) 都不是训练文档里的相邻对
+    assert tok.encode('xyab') == [6, 3, 4, 5, 6] and tok.decode(tok.encode('xyab')) == 'xyab'
+
+
+def test_encode_merges_the_earliest_learned_pair_first_not_the_leftmost(mg):
+    """抓编码时从左往右、见到能合并的对就合并（而不是先做最早学到的合并）的错误：先学的是 bc，后学的是 ab，
+    所以 abc 是 a + bc，不是 ab + c。"""
+    tok = mg.BPETokenizer(list(b'abc'), [(1, 2), (0, 1)])     # a0 b1 c2，bc = 3，ab = 4，BOS = 5
+    assert tok.encode('abc') == [5, 0, 3, 5]
+    assert tok.encode('abab') == [5, 4, 4, 5] and tok.encode('bcab') == [5, 3, 4, 5]
+
+
+def test_a_token_with_a_letter_and_half_a_character_is_shown_as_bytes(mg):
+    """抓“a 加上半个汉字”这样的 token 只显示成 a（拼不成字的字节被悄悄丢掉，和真正的 a 分不清）的错误：
+    只要 token 的字节不是完整的文字，就整个显示成字节。"""
+    tok = mg.BPETokenizer(sorted(set('a一'.encode('utf-8'))), [(0, 3), (3, 2), (5, 1)])    # a0 80→1 b8→2 e4→3
+    assert mg.token_names(tok) == ['a', '<80>', '<b8>', '<e4>', '<61 e4>', '<e4 b8>', '一', '.']
+
+
+@pytest.mark.parametrize('tokenizer', [
+    {'kind': 'bpe', 'bytes': [97, 98], 'merges': [[0, 2]]},          # 第 0 个合并用到它自己造出的 token 2
+    {'kind': 'bpe', 'bytes': [97, 97, 98], 'merges': []},             # 重复的字节
+    {'kind': 'bpe', 'bytes': [97.0, 98], 'merges': []},               # 字节不是整数
+    {'kind': 'bpe', 'bytes': [True, 98], 'merges': []},
+    {'kind': 'bpe', 'bytes': [97, 98], 'merges': [[0, 1], [0, 1]]},   # 重复的合并
+    None,                                                             # 字符级：落单的代理码位
+], ids=['merge_uses_itself', 'duplicate_bytes', 'float_byte', 'bool_byte', 'duplicate_merge', 'surrogate_character'])
+def test_check_tokenizer_refuses_each_kind_of_damage(mg, tokenizer):
+    """抓 check_tokenizer 漏查一种损坏的错误（合并差一地用到自己造出的 token、字节重复、字节是 97.0 或 true、合并重复、
+    字符表里有 \\ud800）：漏了的话，读回的模型要么在建分词器时抛回溯，要么两个编号代表同一个字节。"""
+    ckpt = {'tokenizer': tokenizer} if tokenizer else {'vocabulary': ['a', '\ud800']}
+    problems = []
+    assert mg.check_tokenizer({'tokenizer': {'kind': 'bpe', 'bytes': [97, 98], 'merges': [[0, 1], [2, 0]]}}, lambda ok, p: ok or problems.append(p)) == 5
+    assert mg.check_tokenizer({'vocabulary': ['a', 'b']}, lambda ok, p: ok or problems.append(p)) == 3 and not problems
+    mg.check_tokenizer(ckpt, lambda ok, problem: ok or problems.append(problem))
+    assert len(problems) == 1 and ('"tokenizer"' if tokenizer else '"vocabulary"') in problems[0]

@@ -684,3 +684,58 @@ def test_a_folder_as_html_path_suggests_a_page_name(data, tmp_path):
     result = run_main(f'--input_path={data}', f'--html_path={tmp_path}', *SMALL)
     assert_clean_failure(result, 2, '这是一个文件夹', 'run.html')
     assert 'model.json' not in result.stderr
+
+
+def test_why_keep_model_wants_a_real_and_healthy_training_run(mg, tmp_path, trained):
+    """抓 why_keep_model 只比留出集损失的错误：这次一步没训练（只是读回、重存，损失和原来一样），或者这次训练爆炸了
+    （损失 50 比原来那个更离谱的 1e6 还低），都不算“明确更好”，原来的文件要留备份并说明为什么；真的训练了、没爆炸、
+    损失更低时才直接替换。"""
+    path = tmp_path / 'm.json'
+    old = json.loads(trained['text'])['val_loss']
+    path.write_text(trained['text'], encoding='utf-8')
+
+    def why(after, steps, vocab_size=25):
+        return mg.why_keep_model({'losses': {'after': after}, 'step_losses': [2.0] * steps, 'model': {'vocab_size': vocab_size}})(str(path))
+    assert why(old - 0.1, 20) is None
+    assert '原来训练了 20 步，这次训练了 0 步' in why(old, 0)
+    path.write_text(edited(trained['text'], lambda c: c.update(val_loss=1e6)), encoding='utf-8')
+    assert why(50.0, 20).endswith('而且这次训练爆炸了') and why(5.0, 20) is None
+
+
+@POSIX
+def test_a_dangling_link_named_bak_is_not_a_free_backup_name(mg, tmp_path):
+    """抓 backup_name 用 os.path.exists（断了的符号链接算“不存在”）挑备份名的错误：m.json.bak 是一个指向不存在的文件的
+    符号链接时，备份要放到 m.json.bak2，不能顺着那个链接在别处建出一个文件。"""
+    path = tmp_path / 'm.json'
+    path.write_text('old model', encoding='utf-8')
+    (tmp_path / 'm.json.bak').symlink_to(tmp_path / 'elsewhere.json')
+    assert mg.keep_backup(str(path)) == str(tmp_path / 'm.json.bak2')
+    assert (tmp_path / 'm.json.bak2').read_text(encoding='utf-8') == 'old model'
+    assert not (tmp_path / 'elsewhere.json').exists()
+
+
+def test_keep_backup_copies_when_hard_links_are_not_supported(mg, tmp_path, monkeypatch):
+    """抓文件系统不支持硬链接（FAT 格式的 U 盘）时 keep_backup 直接失败、原来的文件就留不下备份的错误：改成复制一份，
+    内容和权限都一样。"""
+    path = tmp_path / 'm.json'
+    path.write_text('old model', encoding='utf-8')
+    os.chmod(path, 0o600)
+
+    def no_links(*args):
+        raise OSError(1, 'Operation not permitted')
+    monkeypatch.setattr(os, 'link', no_links)
+    assert mg.keep_backup(str(path)) == str(tmp_path / 'm.json.bak')
+    backup = tmp_path / 'm.json.bak'
+    assert backup.read_text(encoding='utf-8') == 'old model' and not os.path.samefile(backup, path)
+    assert stat.S_IMODE(os.stat(backup).st_mode) == stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_shape_that_only_works_together_with_the_model_file_is_accepted(tmp_path, data):
+    """抓读回模型时仍拿第 0 节的形状检查命令行的形状的错误：模型是 n_embd=6、n_head=2，命令行照抄了 --n_embd=6，
+    和第 0 节的 n_head=4 合不来（6 不能被 4 整除）；可形状由模型文件决定，n_head 会换成文件里的 2，所以这是合法的。"""
+    model = tmp_path / 'six.json'
+    first = run_main(f'--input_path={data}', '--n_embd=6', '--n_head=2', '--num_steps=1', '--num_samples=0', f'--save_path={model}')
+    assert first.returncode == 0, first.stderr
+    result = run_main(f'--input_path={data}', f'--load_path={model}', '--n_embd=6', '--num_steps=0', '--num_samples=0')
+    assert result.returncode == 0, result.stderr
+    assert '1 层，n_embd=6，2 个头' in result.stdout

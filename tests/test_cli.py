@@ -2,6 +2,7 @@
 终端里的输出（进度行、状态行、折行、写不出去的输出），以及信号和 Ctrl-C。
 大多数测试用 run_main 在本进程里跑 main()（快）；只有非真进程不可的（import、信号、管道、解释器的名字、
 环境变量、自带数据的整次运行）才用 run_script / RunningScript。"""
+import math
 import os
 import re
 import signal
@@ -525,3 +526,58 @@ def test_huge_losses_fit_80_columns_everywhere(data):
     assert any('e+' in line for line in lines if line.startswith('步 ')) and re.search(r'最后一步的 loss \d\.\d\de\+\d\d', result.stdout)
     too_wide = [line for line in lines if (len(line) > 80 or re.search(r'\d{12}', line)) and data not in line]   # 一条很长的路径只能单独占一行
     assert not too_wide, too_wide
+
+
+# ---------------------------------------------------------------------------
+# 设置的检查：checked、parse_value（直接调用，不跑整个程序）
+# ---------------------------------------------------------------------------
+
+def test_checked_keeps_types_apart_and_refuses_infinite_numbers(mg):
+    """抓 checked 用 isinstance 查类型（True 是 int 的子类：num_steps = True 会被当成 1 步）、小数设置不接受写成整数的值
+    （第 0 节里 learning_rate = 1 被拒绝）、或者只挡了 NaN 没挡 inf（--learning_rate=inf 一路跑到损失变成 NaN）的错误。"""
+    value = mg.checked('learning_rate', 1)
+    assert value == 1.0 and type(value) is float
+    assert mg.checked('num_steps', 7) == 7 and mg.checked('speed_tricks', False) is False
+    for name, bad in (('num_steps', True), ('learning_rate', True), ('speed_tricks', 1), ('learning_rate', math.inf),
+                      ('temperature', -math.inf), ('num_steps', 10 ** 15)):
+        with pytest.raises(mg.UserError) as error:
+            mg.checked(name, bad)
+        assert error.value.exit_code == 2 and f'设置 {name} = {bad!r}' in str(error.value)
+
+
+def test_parse_value_reads_the_command_line_text_exactly(mg):
+    """抓 parse_value 先转成小数再取整（--num_steps=2.5 悄悄变成 2 步）、不认 False/TRUE 这样的大小写、或者只在英文逗号时
+    提示“小数点要用英文句点”（中文输入法打出的 0，5 没有提示）的错误。"""
+    assert mg.parse_value('num_steps', ' 25 ') == 25 and mg.parse_value('learning_rate', '1e-3') == 0.001
+    assert mg.parse_value('speed_tricks', 'False') is False and mg.parse_value('speed_tricks', 'TRUE') is True
+    with pytest.raises(mg.UserError, match='num_steps 需要一个整数'):
+        mg.parse_value('num_steps', '2.5')
+    for text in ('0,5', '0，5'):
+        with pytest.raises(mg.UserError, match='小数点要用英文句点'):
+            mg.parse_value('temperature', text)
+
+
+def test_progress_keeps_a_line_every_few_steps_and_the_last_one(mg, capsys):
+    """抓进度行留错了步（差一：第 11、21……步）、不看 log_every、默认间隔不是约 5% 的步数、或者漏了第一步和最后一步的错误：
+    不是终端时，留下的正好是第 1 步、每 every 步、和最后一步。"""
+    def kept(total, every):
+        mg.log_every = every
+        progress = mg.Progress(total)
+        for step in range(1, total + 1):
+            progress.update(step, 2.5, 0.01)
+        return [int(n) for n in re.findall(r'^步 +(\d+)/', capsys.readouterr().out, flags=re.M)]
+    assert kept(200, 0) == [1] + list(range(10, 201, 10))          # 默认：200 步的 5% 是 10 步
+    assert kept(20, 7) == [1, 7, 14, 20]
+    assert kept(3, 0) == [1, 2, 3]                                # 很短的训练：每步一行
+
+
+def test_the_overview_explains_the_marks_only_when_there_are_marks(mg):
+    """抓概览里明明没有 * 和 ^（全部设置都是第 0 节里写的）也印出“* 是命令行上给的值……”的说明，或者有记号时漏了说明的错误。"""
+    record = {'data': {'file': 'input.txt', 'lines': 100, 'train': 90, 'val': 10, 'too_long': []},
+              'model': {'vocab_text': '27 个 token', 'n_params': 4192, 'loaded_from': None},
+              'settings': {name: (value, 'file') for name, value in mg.SETTINGS.items()}}
+    setting_line = [line for line in mg.overview_lines(record) if line.startswith('设置：')]
+    assert len(setting_line) == 1 and '*' not in setting_line[0] and '^' not in setting_line[0] and 'num_steps=1000' in setting_line[0]
+    record['settings']['n_embd'] = (8, 'model')
+    (setting_line,) = [line for line in mg.overview_lines(record) if line.startswith('设置：')]
+    assert 'n_embd=8^' in setting_line and setting_line.endswith('没有记号的是本文件第 0 节里写的值）')
