@@ -810,7 +810,7 @@ def vocab_text(tok):
 def chars_per_position(tok, docs):
     """每字符的损失要乘的比例：(位置数) / (这些位置的目标里的字符数，结尾的 BOS 算一个字符)。
     每个 token 的损失不能在分词器之间比：一个 BPE token 可能是几个字，也可能是半个字。
-    每个字符的损失 = 一个名字的 token 损失之和 / 它的字符数 + 1，加总起来就是每 token 的损失乘这个比例。
+    每个字符的损失 = 一个名字的 token 损失之和 / (它的字符数 + 1)，加总起来就是每 token 的损失乘这个比例。
     字符级分词里一个位置就是一个字符，比例正好是 1。被 block_size 截断的名字只算看到的目标（半个字算一个）。"""
     targets = [tok.encode(doc)[1:block_size + 1] for doc in docs]          # 每个名字训练时看到的目标
     return sum(map(len, targets)) / sum(len(tok.decode(t)) + (tok.bos in t) for t in targets)

@@ -5,7 +5,9 @@
     python tests/practice.py 练习名       只看这一个练习，一步步的详细检查
     python tests/practice.py --file 路径  检查另一个文件（默认是本文件夹上一层的 microgpt_teaching.py；训练检查用与它同一文件夹里的 input.txt）
 怎么练：在 microgpt_teaching.py 里找到练习对应的函数，删掉函数体（留下 def 那一行和文档字符串），自己重新写；
-    attention 练习删的是 gpt() 里“多头因果自注意力”那一段。
+    函数体开头有 “if speed_tricks: return fast_…” 一行的，留着这一行（平时运行走提速版，否则会慢很多；检查时它不起作用）。
+    attention 练习删的是 gpt() 里“多头因果自注意力”那一段（也可以像教程 5.7 节那样只删对每个头的循环）。
+    教程核心路径上的“动手”框逐个写明了删哪几行。
     改坏了想重来：git checkout microgpt_teaching.py 恢复原文件（下载 zip 的：重新下载这个文件）。
 检查的是课本写法：导入后把 speed_tricks 设为 False，运行的一定是你写的代码，提速版本遮不住写错的课本代码。
 每个练习由浅入深地检查，遇到第一个失败就停下，说明在什么输入上、期望什么、实际是什么、差多少、可能错在哪：
