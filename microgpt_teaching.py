@@ -1133,7 +1133,7 @@ def diagnose(before, after, steps, train_docs, val_docs, vocab_size):
         notes.append(f'训练把 {len(train_docs)} 行训练数据平均看了 {passes:.0f} 遍：数据这么少，模型很容易把它们背下来（编出的样本多半是训练集里的原样）。可以试：减少 num_steps、多找些数据、或者用小一点的模型（n_embd、n_layer）。')
     unseen = sorted(set(''.join(val_docs)) - set(''.join(train_docs)))
     if unseen:
-        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {shown_value("".join(unseen[:10]))}）：模型不可能学会预测它们，留出集损失因此偏高。数据越多，这种情况越少。')
+        notes.append(f'留出集里有 {len(unseen)} 个字符在训练数据里从没出现过（例如 {shown_value("".join(unseen[:10]))}）：模型在训练中从没见过它们，给不出像样的概率，留出集损失因此偏高。数据越多，这种情况越少。')
     return notes
 
 

@@ -483,7 +483,7 @@ def test_exploding_learning_rate_gets_the_learning_rate_hint(tmp_path, rate):
 
 
 def test_held_out_characters_never_seen_in_training_are_reported(mg, tmp_path):
-    """抓留出集里有训练集从没出现过的字符（模型不可能学会）时不说明的错误：学习者只看到损失偏高而不知为何。"""
+    """抓留出集里有训练集从没出现过的字符（模型没见过它们）时不说明的错误：学习者只看到损失偏高而不知为何。"""
     names = NAMES[:20]
     random.seed(42)                                          # 脚本的默认种子：找出哪几行被留出
     _, val_index = mg.split_docs(list(range(len(names))))
