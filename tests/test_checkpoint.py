@@ -739,3 +739,20 @@ def test_a_shape_that_only_works_together_with_the_model_file_is_accepted(tmp_pa
     result = run_main(f'--input_path={data}', f'--load_path={model}', '--n_embd=6', '--num_steps=0', '--num_samples=0')
     assert result.returncode == 0, result.stderr
     assert '1 层，n_embd=6，2 个头' in result.stdout
+
+
+def test_a_note_saved_at_the_save_path_during_training_is_kept(mg, monkeypatch, tmp_path, data):
+    """抓 why_keep_model 只比留出集损失、把不是模型文件的旧文件直接盖掉的错误：训练前 m.json 还不存在（检查通过），
+    训练期间有人在那里存了一篇笔记；存模型时笔记要先另存为 m.json.bak，说明它不是完好的模型文件，并给出换回来的命令。"""
+    note = tmp_path / 'm.json'
+    real_train = mg.train_with_progress
+
+    def train_then_save_a_note(*args):
+        real_train(*args)
+        note.write_text('我的笔记', encoding='utf-8')
+    monkeypatch.setattr(mg, 'train_with_progress', train_then_save_a_note)
+    result = run_main(f'--input_path={data}', '--num_steps=3', '--save_path=m.json', *SMALL, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / 'm.json.bak').read_text(encoding='utf-8') == '我的笔记'
+    assert '不是完好的模型文件' in result.stdout and 'mv m.json.bak m.json' in result.stdout
+    assert mg.existing_checkpoint(str(note))['steps_trained'] == 3
