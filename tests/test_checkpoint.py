@@ -548,20 +548,26 @@ def test_two_outputs_that_are_the_same_file_under_another_name_are_refused(tmp_p
     assert '开始训练' not in result.stdout and (model.read_bytes() if model.exists() else None) == before
 
 
-def test_a_file_saved_at_an_output_path_during_training_is_kept(mg, monkeypatch, tmp_path, data):
-    """抓训练之前检查过路径、写的时候不再看一眼的错误：训练期间有人在 race.html 存了一篇文章，网页不能悄悄盖掉它，
-    而是先把它另存为 race.html.bak，并给出换回来的命令。"""
-    essay = tmp_path / 'race.html'
+@pytest.mark.parametrize('setting, name', [('html_path', 'race.html'), ('save_path', 'm.json')])
+def test_a_file_saved_at_an_output_path_during_training_is_kept(mg, monkeypatch, tmp_path, data, setting, name):
+    """抓训练之前检查过路径、写的时候不再看一眼的错误（why_keep_model 只比留出集损失、把不是模型文件的旧文件直接
+    盖掉，也是这一种）：训练前那里还没有文件，训练期间有人在那里存了一篇文章；网页和模型都不能悄悄盖掉它，而是先把它
+    另存为 .bak，并给出换回来的命令。"""
+    essay = tmp_path / name
     real_train = mg.train_with_progress
 
     def train_then_save_an_essay(*args):
         real_train(*args)
         essay.write_text('我的作文', encoding='utf-8')
     monkeypatch.setattr(mg, 'train_with_progress', train_then_save_an_essay)
-    result = run_main(f'--input_path={data}', '--num_steps=3', '--html_path=race.html', *SMALL, cwd=str(tmp_path))
+    result = run_main(f'--input_path={data}', '--num_steps=3', f'--{setting}={name}', *SMALL, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / 'race.html.bak').read_text(encoding='utf-8') == '我的作文'
-    assert mg.is_our_page(str(essay)) and 'mv race.html.bak race.html' in result.stdout
+    assert (tmp_path / (name + '.bak')).read_text(encoding='utf-8') == '我的作文'
+    assert f'mv {name}.bak {name}' in result.stdout
+    if setting == 'html_path':
+        assert mg.is_our_page(str(essay))
+    else:
+        assert '不是完好的模型文件' in result.stdout and mg.existing_checkpoint(str(essay))['steps_trained'] == 3
 
 
 def test_a_note_that_quotes_the_page_marker_is_not_overwritten(tmp_path, data):
@@ -739,20 +745,3 @@ def test_a_shape_that_only_works_together_with_the_model_file_is_accepted(tmp_pa
     result = run_main(f'--input_path={data}', f'--load_path={model}', '--n_embd=6', '--num_steps=0', '--num_samples=0')
     assert result.returncode == 0, result.stderr
     assert '1 层，n_embd=6，2 个头' in result.stdout
-
-
-def test_a_note_saved_at_the_save_path_during_training_is_kept(mg, monkeypatch, tmp_path, data):
-    """抓 why_keep_model 只比留出集损失、把不是模型文件的旧文件直接盖掉的错误：训练前 m.json 还不存在（检查通过），
-    训练期间有人在那里存了一篇笔记；存模型时笔记要先另存为 m.json.bak，说明它不是完好的模型文件，并给出换回来的命令。"""
-    note = tmp_path / 'm.json'
-    real_train = mg.train_with_progress
-
-    def train_then_save_a_note(*args):
-        real_train(*args)
-        note.write_text('我的笔记', encoding='utf-8')
-    monkeypatch.setattr(mg, 'train_with_progress', train_then_save_a_note)
-    result = run_main(f'--input_path={data}', '--num_steps=3', '--save_path=m.json', *SMALL, cwd=str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / 'm.json.bak').read_text(encoding='utf-8') == '我的笔记'
-    assert '不是完好的模型文件' in result.stdout and 'mv m.json.bak m.json' in result.stdout
-    assert mg.existing_checkpoint(str(note))['steps_trained'] == 3
