@@ -139,6 +139,14 @@ def test_bad_checkpoint_is_one_line_error(script_model):
     assert 'Traceback' not in result.stderr and result.stderr.startswith('错误：模型文件') and len(result.stderr.splitlines()) == 1
 
 
+def test_data_with_characters_the_model_never_saw_is_one_line_error(script_model):
+    """数据里有模型词表里没有的字符时：一句中文说是哪个字符、该怎么办，退出码 1，没有回溯。
+    抓的错误：调用了脚本里已经不存在的函数（这一行只在这种数据上才运行，别的测试走不到它），学习者看到 AttributeError。"""
+    odd = write_lines(script_model['folder'] / 'odd.txt', DATA + 'noë\n')
+    result = run_to_pytorch(script_model['ckpt'], f'--input_path={odd}')
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith('错误：数据里有模型的词表里没有的字符 ë') and '--input_path' in result.stderr
+
 def test_bpe_model_held_out_loss_samples_and_save(tmp_path):
     """字节级 BPE 的模型（第 9 节，tokenizer='bpe'）：分词器来自模型文件（脚本自己的 make_tokenizer），PyTorch 算的
     留出集损失等于记录的（差不到 1e-9），样本和脚本的一样；接着训练后存下的模型文件里还是同一个 BPE 分词器。

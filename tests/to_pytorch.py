@@ -247,7 +247,7 @@ def run(args):
     tokenizer = mg.make_tokenizer(docs, train_docs, ckpt)  # 第 9 节：给了模型文件，就是它存的那个分词器（字符级或 BPE）
     unknown = tokenizer.unknown_chars(''.join(docs))
     if unknown:
-        raise mg.UserError(f'数据里有模型的词表里没有的字符 {mg.shown_chars(unknown)}：请用 --input_path 指定训练这个模型时用的数据。', 1)
+        raise mg.UserError(f'数据里有模型的词表里没有的字符 {mg.shown_value("".join(unknown))}：请用 --input_path 指定训练这个模型时用的数据。', 1)
     model = load_model(ckpt, tokenizer.vocab_size, args.device)
     n_params = sum(p.numel() for p in model.parameters())
     for _ in range(n_params):
