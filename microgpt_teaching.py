@@ -1228,22 +1228,22 @@ def overview_section(record):
 def loss_section(record):
     # 训练中的损失都是有限的数：一出现 NaN 或 inf，train_with_progress 就停止了整个运行，根本不会画网页
     losses, named = record['step_losses'], record['losses']
-    points = list(enumerate(losses, 1))
     out = '<section id="loss"><h2>2. 损失曲线</h2>'
-    if not points:
+    if not losses:
         return out + f'<p>这次没有训练，所以没有损失曲线。留出集损失：{num(named["after"])}。</p></section>'
     refs = [('留出集·训练前', named['before'], 'before'), ('留出集·训练后', named['after'], 'after'), ('对照·均匀猜测', named['uniform'], 'uniform'),
             ('对照·二元语法', named['bigram'], 'bigram')]
     keys = [('step', '━━', '每一步的损失（每步只学一个名字，所以跳得厉害）'), ('mean', '━━', '平滑后的损失（和终端里的“平滑”一样）')] + [
         (cls, '●' if cls in ('before', 'after') else '╍╍', f'{label} {num(value)}' + ('' if is_number(value) else '（没画）')) for label, value, cls in refs]
     legend = ' '.join(f'<span class="key"><b class="{cls}">{mark}</b> {text}</span>' for cls, mark, text in keys)
-    return out + f'<figure><p>{legend}</p>{loss_svg(points, len(losses), refs)}</figure></section>'          # 图例和图放在一起，打印时不会被分到两页
+    return out + f'<figure><p>{legend}</p>{loss_svg(losses, refs)}</figure></section>'          # 图例和图放在一起，打印时不会被分到两页
 
 
-def loss_svg(points, n_steps, refs):
+def loss_svg(losses, refs):
     """折线图的全部数学就是两个线性映射：步数 → 横坐标 x，损失 → 纵坐标 y。
     SVG 的 y 向下增大，所以损失越大，y 越小（越靠上）。"""
-    values = [v for _, v in points] + [v for _, v, _ in refs if is_number(v)]
+    points, n_steps = list(enumerate(losses, 1)), len(losses)     # (第几步, 这一步的损失)
+    values = losses + [v for _, v, _ in refs if is_number(v)]
     ticks = nice_axis(min(values), max(values))
     left = 36 + 9 * max(len(num(t, 'g')) for t in ticks)      # 刻度文字越长（爆炸时的 1e+30），左边留得越宽
     # 只有 520 宽：手机上（420 像素的屏幕，去掉边距和滚动条约 390 像素）整张图缩小到四分之三，14px 的字还有 10 像素多
@@ -1920,8 +1920,8 @@ def check_inputs(docs, val_docs, tokenizer, ckpt, record):
     """在任何费时的事情之前，检查 prompt、explain、要写的文件和数据，免得训练了几分钟才发现写错了。
     返回要评估的留出集：读回的模型只用来采样、数据却不合它的词表时，跳过评估（返回空列表）。"""
     for name, text in (('prompt', prompt), ('explain', explain)):
-        if tokenizer.unknown_chars(text):
-            raise UserError(f'--{name} 里有模型不认识的字符 {shown_value("".join(tokenizer.unknown_chars(text)))}。模型的词表：{vocab_text(tokenizer)}', 2)
+        if unknown := tokenizer.unknown_chars(text):
+            raise UserError(f'--{name} 里有模型不认识的字符 {shown_value("".join(unknown))}。模型的词表：{vocab_text(tokenizer)}', 2)
     if len(tokenizer.encode(prompt)) - 2 >= block_size:
         raise UserError(f'--prompt 编码后有 {len(tokenizer.encode(prompt)) - 2} 个 token，但模型最多看 block_size={block_size} 个位置（第一个是 BOS），没有地方再往下写了。请用短一些的开头。', 2)
     check_outputs()
